@@ -1,0 +1,1 @@
+"""File formats: the only place in patchcore that reads or writes files."""
