@@ -1,0 +1,88 @@
+"""One grid cell: measure, reconstruct and score a set of evaluation images.
+
+Pure orchestration of the engine (operators, patch denoiser, solvers, metrics); the workflow
+script `workflow_scripts/evaluate.py` loads the inputs and writes the outputs.
+"""
+
+import torch
+
+from patchcore import grid, metrics, patches, schedules, solvers
+from patchcore.operators import make_operator
+
+SCHEDULE_KEYS = ("nfe", "sigma_min", "sigma_max", "rho")
+
+
+def build_operator(task_options, image_size):
+    """The task's operator from its config entry (``operator`` name plus its parameters)."""
+    params = {k: v for k, v in task_options.items() if k not in ("operator", "sigma_y")}
+    return make_operator(task_options["operator"], image_size, **params)
+
+
+def measure(op, x, sigma_y, seed):
+    """Noisy measurement ``y = A x + sigma_y n`` with noise drawn from ``seed``."""
+    clean = op.A(x)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    noise = torch.randn(clean.shape, generator=g, dtype=clean.dtype).to(clean.device)
+    return clean + sigma_y * noise
+
+
+def sigma_grid(solver_options, device):
+    """The solver's decreasing EDM sigma grid from its options (nfe, sigma_min/max, rho)."""
+    o = solver_options
+    return schedules.karras_sigmas(o["nfe"], o["sigma_min"], o["sigma_max"], o["rho"]).to(device)
+
+
+def make_denoiser(prior, infer, pad, generator, micro_batch):
+    """Whole-image (``infer='full'``) or shifted-grid patch denoiser around ``prior``."""
+    patch = "full" if str(infer) == "full" else int(infer)
+    return patches.ShiftedGridDenoiser(prior, patch=patch, pad_mode=pad, generator=generator,
+                                       micro_batch=micro_batch)
+
+
+def score(x, gt):
+    """PSNR, SSIM and LPIPS (NaN where the LPIPS weights are absent) of one image."""
+    return {"psnr": float(metrics.psnr(x, gt)), "ssim": float(metrics.ssim(x, gt)),
+            "lpips": float(metrics.lpips(x, gt))}
+
+
+def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
+    """Reconstruct every image of ``images`` for one cell and score it.
+
+    Args:
+        prior: a Prior (``prior(x, sigma, coords=None)`` on the [0, 1] scale).
+        images: ground truth, float tensor ``(n, C, H, W)`` in [0, 1].
+        cell: dict with the grid axes (dataset, task, solver, prior, infer, pad).
+        options: the cell's resolved options (``seed``, ``data_seed``, ``task_options``,
+            ``solver_options``, ``evaluation``), as written beside the results.
+        progress: optional callable ``progress(i, n)`` called after each image.
+
+    Returns:
+        (rows, kept): one dict of metrics per image (the reconstruction's and the task
+        baseline's), and a tensor ``(k, 3, C, H, W)`` of (ground truth, baseline,
+        reconstruction) for the first ``evaluation.keep`` images.
+    """
+    task_o, solver_o = options["task_options"], dict(options["solver_options"])
+    op = build_operator(task_o, images.shape[-1])
+    sigma_y = float(task_o["sigma_y"])
+    sigmas = sigma_grid(solver_o, device)
+    params = {k: v for k, v in solver_o.items() if k not in SCHEDULE_KEYS}
+    generator = torch.Generator(device=device).manual_seed(options["seed"])
+    denoiser = make_denoiser(prior, cell["infer"], cell["pad"], generator,
+                             options["evaluation"].get("micro_batch"))
+    rows, kept = [], []
+    for i in range(images.shape[0]):
+        gt = images[i : i + 1].to(device)
+        seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
+        y = measure(op, gt, sigma_y, seed)
+        baseline = op.baseline(y).clamp(0, 1)
+        x = solvers.SOLVERS[cell["solver"]](denoiser, y, op, sigmas, generator=generator,
+                                           sigma_y=sigma_y, **params).clamp(0, 1)
+        row = {"image": i, **score(x, gt)}
+        row.update({f"baseline_{k}": v for k, v in score(baseline, gt).items()})
+        rows.append(row)
+        if i < options["evaluation"]["keep"]:
+            kept.append(torch.stack([gt[0], baseline[0], x[0]]).cpu())
+        if progress:
+            progress(i + 1, images.shape[0])
+    shape = (0, 3) + tuple(images.shape[1:])
+    return rows, (torch.stack(kept) if kept else torch.empty(shape))

@@ -1,0 +1,68 @@
+"""The evaluation grid: expansion of a table spec into cells, cell paths and cell seeds.
+
+A cell is one combination (dataset, task, solver, prior, infer, pad); each writes its own
+files, so one cell can be rerun alone. Pure functions on plain dicts and strings.
+"""
+
+import hashlib
+import itertools
+
+AXES = ("dataset", "task", "solver", "prior", "infer", "pad")
+SPEC_KEYS = {"dataset": "datasets", "task": "tasks", "solver": "solvers", "prior": "priors",
+             "infer": "infer", "pad": "pad"}
+CELL_PATTERN = "results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}"
+
+
+def expand_table(spec):
+    """All cells of a table spec (lists per axis) as dicts, in the spec's order.
+
+    ``spec`` maps ``datasets``, ``tasks``, ``solvers``, ``priors``, ``infer``, ``pad`` to lists;
+    ``infer`` entries are ``"full"`` or integers (stored as strings in the cell).
+    """
+    lists = [[str(v) for v in spec[SPEC_KEYS[axis]]] for axis in AXES]
+    return [dict(zip(AXES, combo)) for combo in itertools.product(*lists)]
+
+
+def cell_stem(cell):
+    """Path of a cell's files without extension."""
+    return CELL_PATTERN.format(**cell)
+
+
+def cell_seed(root_seed, cell):
+    """A 32-bit seed derived from the root seed and the cell's own wildcards only.
+
+    Uses SHA-256 (not Python's salted ``hash``) so it is the same in every process.
+    """
+    key = "/".join([str(root_seed)] + [str(cell[a]) for a in AXES])
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+
+
+def measurement_seed(root_seed, dataset, task, index):
+    """Seed of the measurement noise of one evaluation image.
+
+    Independent of solver, prior and patch size, so every cell of a (dataset, task) sees the
+    same measurements and the comparison between cells is paired.
+    """
+    key = f"{root_seed}/{dataset}/{task}/{index}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+
+
+def check_references(config):
+    """Cross-references the JSON schema cannot express; returns a list of error messages."""
+    errors = []
+    known = {"datasets": set(config.get("datasets", {})), "tasks": set(config.get("tasks", {})),
+             "solvers": set(config.get("solvers", {})), "priors": set(config.get("priors", {}))}
+    for name, spec in config.get("tables", {}).items():
+        for key, names in known.items():
+            for value in spec.get(key, []):
+                if value not in names:
+                    errors.append(f"tables.{name}.{key}: '{value}' is not defined under '{key}'")
+    members = [d for ds in config.get("groups", {}).values() for d in ds]
+    for dataset in known["datasets"]:
+        if members.count(dataset) != 1:
+            errors.append(f"groups: dataset '{dataset}' must be in exactly one group "
+                          f"(found in {members.count(dataset)})")
+    for dataset in members:
+        if dataset not in known["datasets"]:
+            errors.append(f"groups: '{dataset}' is not defined under 'datasets'")
+    return errors

@@ -1,0 +1,46 @@
+# Roy et al. Fig. 1-3 at the configured scale (snakemake figures).
+
+
+def fig2_cells(wildcards):
+    return fig2_selection()["files"]
+
+
+rule fig1_padding:
+    input:
+        recons=table_cells("padding", "npy"),
+    output:
+        png=report("results/figures/fig1_padding.png", caption="../report/fig1.rst", category="Figures"),
+        pdf="results/figures/fig1_padding.pdf",
+        csv="results/figures/fig1_padding.csv",
+    params:
+        spec=config["tables"]["padding"],
+    log:
+        "logs/figures/fig1_padding.log",
+    script:
+        "../workflow_scripts/fig1_padding.py"
+
+
+rule fig2_grid:
+    input:
+        recons=fig2_cells,
+    output:
+        png=report("results/figures/fig2_grid.png", caption="../report/fig2.rst", category="Figures"),
+        pdf="results/figures/fig2_grid.pdf",
+    params:
+        selection=fig2_selection(),
+    log:
+        "logs/figures/fig2_grid.log",
+    script:
+        "../workflow_scripts/fig2_grid.py"
+
+
+rule fig3_memory:
+    input:
+        "results/memory.csv",
+    output:
+        png=report("results/figures/fig3_memory.png", caption="../report/fig3.rst", category="Figures"),
+        pdf="results/figures/fig3_memory.pdf",
+    log:
+        "logs/figures/fig3_memory.log",
+    script:
+        "../workflow_scripts/fig3_memory.py"

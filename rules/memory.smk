@@ -1,0 +1,27 @@
+# Fig. 3: peak memory of the DiffPIR denoiser call vs inference patch size, one fresh process
+# per point (CPU: the process's peak resident memory; CUDA: torch.cuda.max_memory_allocated).
+
+
+def memory_prior(wildcards):
+    m = config["memory"]
+    return f"results/priors/{m['group']}/{m['prior']}/model.safetensors"
+
+
+rule memory:
+    input:
+        prior=memory_prior,
+    output:
+        report("results/memory.csv", caption="../report/fig3.rst", category="Memory"),
+    params:
+        memory=config["memory"],
+    log:
+        "logs/memory.log",
+    benchmark:
+        "benchmarks/memory.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../workflow_scripts/memory.py"

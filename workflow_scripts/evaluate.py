@@ -1,0 +1,40 @@
+"""Rule evaluate: one grid cell. Load the prior and the images, run the cell, save atomically."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from patchcore.device import select_device
+from patchcore.evaluate import run_cell
+from patchcore.io.atomic import atomic_path, write_text
+from patchcore.io.checkpoint import load_prior
+from patchcore.io.logs import script_logger
+from patchcore.io.prepared import read_split
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+log = script_logger(sm.log[0])
+torch.set_num_threads(sm.threads)
+torch.use_deterministic_algorithms(True, warn_only=True)
+
+options = sm.params.options
+cell = {k: options[k] for k in ("dataset", "task", "solver", "prior", "infer", "pad")}
+device = select_device()
+log.info("cell %s on %s", cell, device)
+
+prior = load_prior(Path(sm.input.prior).parent, device).eval()
+images = read_split(sm.input.data, options["evaluation"]["split"])[: options["evaluation"]["images"]]
+rows, kept = run_cell(prior, images, cell, options, device=device,
+                      progress=lambda i, n: log.info("image %d/%d done", i, n))
+
+table = pd.DataFrame(rows)
+for key, value in cell.items():
+    table.insert(0, key, value)
+with atomic_path(sm.output.recon) as tmp:
+    np.save(tmp, kept.numpy().astype(np.float32))
+write_text(sm.output.options, json.dumps(options, indent=2, sort_keys=True) + "\n")
+# The metrics file last: it is the cell's marker of completion.
+write_text(sm.output.metrics, table.to_csv(index=False, float_format="%.6f"))
+log.info("PSNR %.2f dB (baseline %.2f dB)", table.psnr.mean(), table.baseline_psnr.mean())

@@ -1,0 +1,20 @@
+"""Rule fig2_grid: ground truth, measurement and reconstructions for each task."""
+
+import numpy as np
+
+from patchcore.figures.paper import fig2_grid
+from patchcore.io.atomic import atomic_path
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sel = sm.params.selection
+n_cols = len(sel["columns"])
+panels, files = [], list(sm.input.recons)
+for r, task in enumerate(sel["tasks"]):
+    row = [np.load(f) for f in files[r * n_cols : (r + 1) * n_cols]]
+    panels.append([row[0][0, 0], row[0][0, 1]] + [k[0, 2] for k in row])
+fig = fig2_grid(panels, [f"{sel['dataset']} {t}" for t in sel["tasks"]],
+                ["ground truth", "baseline (measurement)"] + sel["columns"])
+fig.suptitle(f"{sel['solver']}: whole-image vs patch-trained priors, whole vs patch inference", fontsize=9)
+for key in ("png", "pdf"):
+    with atomic_path(sm.output[key]) as tmp:
+        fig.savefig(tmp, dpi=150)
