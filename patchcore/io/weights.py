@@ -1,0 +1,47 @@
+"""Fetch the AlexNet weights that LPIPS needs into the torch hub cache (``$TORCH_HOME``).
+
+Run on a machine with network access (e.g. a cluster login node)::
+
+    python -m patchcore.io.weights            # download, then print where the file is
+    python -m patchcore.io.weights --dry-run  # only print where it would go and if it is there
+
+``lpips`` ships its linear layers in its wheel; the AlexNet trunk comes from torchvision's
+checkpoint ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``. Without it,
+:func:`patchcore.metrics.lpips` reports NaN.
+"""
+
+import argparse
+import json
+import sys
+
+from patchcore.metrics import alexnet_weights_path
+
+
+def fetch_alexnet():
+    """Download the torchvision AlexNet ImageNet weights into the hub cache; return the path."""
+    import torchvision
+
+    torchvision.models.alexnet(weights=torchvision.models.AlexNet_Weights.IMAGENET1K_V1)
+    path = alexnet_weights_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"download finished but {path} is missing (torchvision changed its file name?)")
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="only report the target path and whether it exists")
+    args = parser.parse_args(argv)
+    path = alexnet_weights_path()
+    if not args.dry_run and not path.is_file():
+        try:
+            path = fetch_alexnet()
+        except Exception as err:  # network errors come in many types; report and fail clearly
+            print(f"could not fetch AlexNet weights into {path}: {err}", file=sys.stderr)
+            return 1
+    print(json.dumps({"alexnet_weights": str(path), "present": path.is_file()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

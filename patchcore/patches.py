@@ -1,0 +1,263 @@
+"""Patch-based denoisers built from a prior: shifted grid (PaDIS / Roy et al.), stitching,
+patch averaging, and the memory-bounded gradient through them.
+
+A prior is any callable ``prior(x, sigma, coords=None)`` with ``x`` of shape
+``(n, C, P, P)`` on the ``[0, 1]`` scale, ``sigma`` a ``(n,)`` tensor, ``coords`` a
+``(n, 2, P, P)`` tensor or None; optional attributes ``coord_channels`` (0 or 2) and
+``coord_pad`` say whether it wants position channels and the canvas padding they were
+normalised with. Every wrapper here is itself a denoiser ``D(x, sigma)`` with ``x`` of shape
+``(B, C, N, N)`` and ``sigma`` a float or a ``(B,)`` tensor.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from patchcore.coords import coord_grid
+
+
+def _sigma_per_image(sigma, x):
+    """``sigma`` (float or ``(B,)``) as a ``(B,)`` tensor on ``x``'s device and dtype."""
+    s = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
+    return s.expand(x.shape[0]).clone() if s.dim() == 0 else s.reshape(x.shape[0])
+
+
+def _wants_coords(prior, use_coords):
+    """Whether to pass position channels: ``use_coords`` if given, else ``prior.coord_channels == 2``."""
+    if use_coords is None:
+        return getattr(prior, "coord_channels", 0) == 2
+    return bool(use_coords)
+
+
+def _run_prior(prior, tiles, sigmas, coords, micro_batch):
+    """``prior(tiles) - tiles`` in micro-batches of at most ``micro_batch`` tiles.
+
+    ``tiles`` ``(n, C, P, P)``, ``sigmas`` ``(n,)``, ``coords`` ``(n, 2, P, P)`` or None.
+    """
+    n = tiles.shape[0]
+    step = n if not micro_batch else int(micro_batch)
+    out = []
+    for i in range(0, n, step):
+        t = tiles[i : i + step]
+        c = None if coords is None else coords[i : i + step]
+        out.append(prior(t, sigmas[i : i + step], coords=c) - t)
+    return torch.cat(out) if len(out) > 1 else out[0]
+
+
+class ShiftedGridDenoiser:
+    """Shifted-grid patch denoiser (PaDIS Algorithm, slide "Randomly select grid integer m").
+
+    Image ``N``, patch ``P``: ``K = N // P + 1`` tiles per side, pad ``M = K P - N`` pixels on
+    every side (``'reflect'`` as in Roy et al. Sec. 2.3 or ``'zero'`` as in PaDIS); each call
+    draws a shift ``(sy, sx)`` uniformly in ``[0, M-1]^2`` from ``generator`` and denoises the
+    ``K*K`` non-overlapping tiles of the window ``[s, s + K P)`` of the padded image, at most
+    ``micro_batch`` tiles per prior call. Output ``x + sum_tiles (D(tile) - tile)`` cropped to
+    the image: every image pixel lies in exactly one tile.
+
+    ``patch='full'`` (or ``P >= N``) is the whole-image denoiser (``micro_batch`` then counts
+    images). Coordinates come from :func:`patchcore.coords.coord_grid` with ``pad =
+    prior.coord_pad`` when the prior has ``coord_channels == 2`` (or ``use_coords=True``).
+    """
+
+    def __init__(self, prior, patch, pad_mode="reflect", generator=None, micro_batch=None, use_coords=None):
+        if pad_mode not in ("reflect", "zero"):
+            raise ValueError(f"pad_mode must be 'reflect' or 'zero', got {pad_mode!r}")
+        if patch != "full" and (not isinstance(patch, int) or patch <= 0):
+            raise ValueError(f"patch must be 'full' or a positive int, got {patch!r}")
+        if micro_batch is not None and int(micro_batch) <= 0:
+            raise ValueError(f"micro_batch must be a positive int or None, got {micro_batch!r}")
+        self.prior = prior
+        self.patch = patch
+        self.pad_mode = pad_mode
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.micro_batch = micro_batch
+        self.use_coords = _wants_coords(prior, use_coords)
+        self.coord_pad = getattr(prior, "coord_pad", 0)
+
+    # -- geometry ---------------------------------------------------------------------------
+    def geometry(self, n):
+        """``(P, K, M)`` for an ``n x n`` image; ``(n, 1, 0)`` for the whole-image denoiser."""
+        if self.patch == "full" or self.patch >= n:
+            return n, 1, 0
+        p = int(self.patch)
+        k = n // p + 1
+        return p, k, k * p - n
+
+    def draw_shift(self, n):
+        """A new grid shift ``(sy, sx)``, each uniform in ``[0, M-1]``."""
+        _, _, m = self.geometry(n)
+        if m == 0:
+            return (0, 0)
+        s = torch.randint(0, m, (2,), generator=self.generator)
+        return int(s[0]), int(s[1])
+
+    def tile_origins(self, n, shift):
+        """Top-left image coordinates ``[(top, left), ...]`` of the ``K*K`` tiles, row-major."""
+        p, k, m = self.geometry(n)
+        return [(shift[0] - m + i * p, shift[1] - m + j * p) for i in range(k) for j in range(k)]
+
+    # -- tiles --------------------------------------------------------------------------------
+    def to_tiles(self, x, shift):
+        """Pad, take the shifted window and split it: ``(B, C, N, N)`` -> ``(B*K*K, C, P, P)``."""
+        b, c, n, _ = x.shape
+        p, k, m = self.geometry(n)
+        if m:
+            mode = "reflect" if self.pad_mode == "reflect" else "constant"
+            x = F.pad(x, (m, m, m, m), mode=mode)
+            x = x[:, :, shift[0] : shift[0] + k * p, shift[1] : shift[1] + k * p]
+        t = x.reshape(b, c, k, p, k, p).permute(0, 2, 4, 1, 3, 5)
+        return t.reshape(b * k * k, c, p, p)
+
+    def from_tiles(self, tiles, shift, n):
+        """Inverse arrangement cropped to the image: ``(B*K*K, C, P, P)`` -> ``(B, C, N, N)``."""
+        p, k, m = self.geometry(n)
+        c = tiles.shape[1]
+        w = tiles.reshape(-1, k, k, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(-1, c, k * p, k * p)
+        top, left = m - shift[0], m - shift[1]
+        return w[:, :, top : top + n, left : left + n]
+
+    def tile_coords(self, n, shift, batch, device, dtype):
+        """Position channels ``(B*K*K, 2, P, P)`` of the tiles, or None if unused."""
+        if not self.use_coords:
+            return None
+        p, _, _ = self.geometry(n)
+        grids = [coord_grid(t, l, p, p, n, self.coord_pad, device=device, dtype=dtype)
+                 for t, l in self.tile_origins(n, shift)]
+        return torch.stack(grids).repeat(batch, 1, 1, 1)
+
+    def tile_sigmas(self, sigma, x):
+        """Per-tile noise levels ``(B*K*K,)``."""
+        _, k, _ = self.geometry(x.shape[-1])
+        return _sigma_per_image(sigma, x).repeat_interleave(k * k)
+
+    def _check(self, x):
+        if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"ShiftedGridDenoiser: expected (B, C, N, N) images, got {tuple(x.shape)}")
+
+    # -- denoising ----------------------------------------------------------------------------
+    def denoise(self, x, sigma, shift):
+        """Denoise with a given shift: ``x + sum_tiles (D(tile) - tile)`` (PaDIS slide, combine)."""
+        self._check(x)
+        n = x.shape[-1]
+        m = self.geometry(n)[2]
+        if not all(0 <= s <= max(m, 0) for s in shift):
+            raise ValueError(f"grid shift {shift} outside [0, {m}] for image {n} and patch {self.patch}")
+        tiles = self.to_tiles(x, shift)
+        coords = self.tile_coords(n, shift, x.shape[0], x.device, x.dtype)
+        delta = _run_prior(self.prior, tiles, self.tile_sigmas(sigma, x), coords, self.micro_batch)
+        return x + self.from_tiles(delta, shift, n)
+
+    def __call__(self, x, sigma):
+        return self.denoise(x, sigma, self.draw_shift(x.shape[-1]))
+
+    def vjp(self, x, sigma, shift, grad_out):
+        """``(d D/d x)^T grad_out`` for the given shift, one micro-batch of tiles at a time.
+
+        Each micro-batch is recomputed with a graph and back-propagated alone, so peak memory
+        is that of one micro-batch whatever the image size.
+        """
+        n = x.shape[-1]
+        x_req = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            tiles = self.to_tiles(x_req, shift)
+        # Cotangent of the tile deltas: from_tiles is linear, its adjoint is to_tiles of the
+        # zero-extended gradient; get it exactly by autograd on a zero input.
+        with torch.enable_grad():
+            probe = torch.zeros(tiles.shape, device=x.device, dtype=x.dtype, requires_grad=True)
+            (g_delta,) = torch.autograd.grad(self.from_tiles(probe, shift, n), probe, grad_out)
+        coords = self.tile_coords(n, shift, x.shape[0], x.device, x.dtype)
+        sigmas = self.tile_sigmas(sigma, x)
+        step = tiles.shape[0] if not self.micro_batch else int(self.micro_batch)
+        g_tiles = torch.zeros_like(tiles)
+        for i in range(0, tiles.shape[0], step):
+            t = tiles[i : i + step].detach().requires_grad_(True)
+            c = None if coords is None else coords[i : i + step]
+            with torch.enable_grad():
+                out = self.prior(t, sigmas[i : i + step], coords=c) - t
+                (g_tiles[i : i + step],) = torch.autograd.grad(out, t, g_delta[i : i + step])
+        # Back through padding and windowing, plus the identity of the skip "x +".
+        with torch.enable_grad():
+            (g_x,) = torch.autograd.grad(tiles, x_req, g_tiles)
+        return grad_out + g_x
+
+
+class StitchingDenoiser(ShiftedGridDenoiser):
+    """Fixed non-overlapping grid aligned with the image's top-left corner (no shift).
+
+    The "Patch Stitching" baseline of the PaDIS table: same tiling as the shifted grid with the
+    shift fixed to ``M`` (tiles start at image pixel 0; the last row/column of tiles overhangs
+    into the padding).
+    """
+
+    def draw_shift(self, n):
+        _, _, m = self.geometry(n)
+        return (m, m)
+
+
+class PatchAveragingDenoiser:
+    """Overlapping patches at a stride, averaged (the "Patch Averaging" baseline, Ozdenizci &
+    Legenstein 2023): tiles at ``0, stride, 2 stride, ...`` plus one flush with the far edge,
+    all inside the image; each pixel is the mean of ``D(tile)`` over the tiles covering it.
+    """
+
+    def __init__(self, prior, patch, stride=None, micro_batch=None, use_coords=None):
+        if not isinstance(patch, int) or patch <= 0:
+            raise ValueError(f"patch must be a positive int, got {patch!r}")
+        self.prior = prior
+        self.patch = patch
+        self.stride = int(stride or max(1, patch // 2))
+        self.micro_batch = micro_batch
+        self.use_coords = _wants_coords(prior, use_coords)
+        self.coord_pad = getattr(prior, "coord_pad", 0)
+
+    def origins(self, n):
+        p = min(self.patch, n)
+        starts = list(range(0, n - p + 1, self.stride))
+        if starts[-1] != n - p:
+            starts.append(n - p)
+        return [(t, l) for t in starts for l in starts]
+
+    def __call__(self, x, sigma):
+        b, c, n, _ = x.shape
+        p = min(self.patch, n)
+        origins = self.origins(n)
+        tiles = torch.stack([x[:, :, t : t + p, l : l + p] for t, l in origins], dim=1).reshape(-1, c, p, p)
+        coords = None
+        if self.use_coords:
+            grid = torch.stack([coord_grid(t, l, p, p, n, self.coord_pad, device=x.device, dtype=x.dtype)
+                                for t, l in origins])
+            coords = grid.repeat(b, 1, 1, 1)
+        sigmas = _sigma_per_image(sigma, x).repeat_interleave(len(origins))
+        delta = _run_prior(self.prior, tiles, sigmas, coords, self.micro_batch).reshape(b, len(origins), c, p, p)
+        total = torch.zeros_like(x)
+        count = torch.zeros(1, 1, n, n, device=x.device, dtype=x.dtype)
+        for i, (t, l) in enumerate(origins):
+            total[:, :, t : t + p, l : l + p] += delta[:, i]
+            count[:, :, t : t + p, l : l + p] += 1
+        return x + total / count
+
+
+def denoise_vjp(denoiser, x, sigma, loss_fn):
+    """Denoise and differentiate a scalar loss of the result, with memory bounded by tiles.
+
+    Returns ``(x0hat, loss, grad)`` with ``x0hat = D(x, sigma)`` (one grid shift drawn),
+    ``loss = loss_fn(x0hat)`` (a scalar tensor) and ``grad = d loss / d x`` (shape of ``x``).
+    For a :class:`ShiftedGridDenoiser` the denoiser runs once without a graph, ``dL/dD`` is
+    taken on the detached output, then each micro-batch of tiles is recomputed with a graph
+    and back-propagated alone (:meth:`ShiftedGridDenoiser.vjp`). Any other denoiser is
+    differentiated all at once by autograd.
+    """
+    if isinstance(denoiser, ShiftedGridDenoiser):
+        shift = denoiser.draw_shift(x.shape[-1])
+        with torch.no_grad():
+            x0 = denoiser.denoise(x.detach(), sigma, shift)
+        x0_req = x0.detach().requires_grad_(True)
+        with torch.enable_grad():
+            loss = loss_fn(x0_req)
+            (g_x0,) = torch.autograd.grad(loss, x0_req)
+        return x0, loss.detach(), denoiser.vjp(x, sigma, shift, g_x0)
+    x_req = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        x0 = denoiser(x_req, sigma)
+        loss = loss_fn(x0)
+        (grad,) = torch.autograd.grad(loss, x_req)
+    return x0.detach(), loss.detach(), grad

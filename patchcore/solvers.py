@@ -1,0 +1,157 @@
+"""Diffusion inverse solvers with one signature (k-diffusion style):
+
+    SOLVERS[name](denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, **params) -> x
+
+``denoiser(x, sigma)`` is the MMSE denoiser on the ``[0, 1]`` scale (whole image or patches),
+``op`` an operator from :mod:`patchcore.operators`, ``sigmas`` a decreasing 1-D tensor of noise
+levels on the ``[0, 1]`` scale (see :mod:`patchcore.schedules`), ``sigma_y`` the measurement
+noise std on the same scale. Returns the reconstruction ``(B, C, N, N)`` (not clipped).
+``callback``, if given, is called after every step with a dict ``{i, x, denoised, sigma}``.
+
+All solvers start from ``init='noise'`` (``x = c + sigma_0 n``, ``c = 0.5`` for magnitude
+images, 0 for complex ones) or ``init='baseline'`` (``x = op.baseline(y) + sigma_0 n``; the
+PaDIS "no position + init" ablation; pair it with a smaller ``sigma_max``).
+"""
+
+import math
+
+import torch
+
+from patchcore.patches import denoise_vjp
+
+
+def _randn(like, generator):
+    """Standard normal noise shaped like ``like``, drawn from ``generator`` (on its device)."""
+    device = generator.device if generator is not None else like.device
+    return torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
+
+
+def _initial(y, op, sigma0, generator, init):
+    """Starting image: ``c + sigma0 n`` (``init='noise'``) or ``baseline(y) + sigma0 n``."""
+    base = op.baseline(y).detach()
+    if init == "noise":
+        centre = torch.full_like(base, 0.5 if base.shape[1] == 1 else 0.0)
+    elif init == "baseline":
+        centre = base
+    else:
+        raise ValueError(f"init must be 'noise' or 'baseline', got {init!r}")
+    return centre + float(sigma0) * _randn(base, generator)
+
+
+def _residual_norms(op, x0, y):
+    """Per-image ``||y - A x0||_2`` as a ``(B,)`` tensor."""
+    return (y - op.A(x0)).flatten(1).norm(dim=1)
+
+
+def _levels(sigmas):
+    s = [float(v) for v in torch.as_tensor(sigmas).flatten()]
+    if not s or any(b > a for a, b in zip(s, s[1:])) or s[-1] <= 0:
+        raise ValueError(f"sigmas must be a non-empty decreasing sequence of positive levels, got {s[:5]}...")
+    return s
+
+
+def _per_image(v, x):
+    return v.reshape(-1, *([1] * (x.dim() - 1)))
+
+
+def dps(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, zeta=0.5, step="ancestral",
+        init="noise"):
+    """Diffusion posterior sampling (Chung et al. 2023, Algorithm 1) on an EDM sigma grid.
+
+    Each level: Tweedie ``x0hat = D(x, sigma_i)``; an unconditional step to ``sigma_{i+1}``
+    (``ancestral``: the EDM/DDPM-like stochastic step, ``euler``: the deterministic DDIM-like
+    step; the last goes to sigma 0); then ``x -= zeta * grad_x ||y - A x0hat||`` (the norm, not
+    squared, per image, as in the official code). The gradient goes through the denoiser tile
+    by tile when it is a shifted-grid denoiser (:func:`patchcore.patches.denoise_vjp`).
+
+    ``zeta`` is on the ``[0, 1]`` scale: the official ``zeta`` on ``[-1, 1]`` images equals 2x ours.
+    ``sigma_y`` is unused (DPS's step size absorbs it), kept for the common signature.
+    """
+    if step not in ("ancestral", "euler"):
+        raise ValueError(f"dps: step must be 'ancestral' or 'euler', got {step!r}")
+    levels = _levels(sigmas)
+    x = _initial(y, op, levels[0], generator, init)
+    for i, s in enumerate(levels):
+        s_next = levels[i + 1] if i + 1 < len(levels) else 0.0
+        # Alg. 1 line 4: x0hat by Tweedie, and line 7's gradient of ||y - A x0hat|| w.r.t. x_i.
+        x0, _, grad = denoise_vjp(denoiser, x, s, lambda d: _residual_norms(op, d, y).sum())
+        # Alg. 1 lines 5-6: unconditional step from x_i towards x0hat at sigma_{i+1}.
+        if step == "ancestral" and s_next > 0:
+            s_up = math.sqrt(s_next**2 * (s**2 - s_next**2) / s**2)
+            s_down = math.sqrt(s_next**2 - s_up**2)
+            x_next = x0 + (s_down / s) * (x - x0) + s_up * _randn(x, generator)
+        else:
+            x_next = x0 + (s_next / s) * (x - x0)
+        # Alg. 1 line 7: data-consistency gradient step of size zeta.
+        x = (x_next - float(zeta) * grad).detach()
+        if callback is not None:
+            callback({"i": i, "x": x, "denoised": x0, "sigma": s})
+    return x
+
+
+@torch.no_grad()
+def diffpir(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, lam=7.0, zeta=0.3,
+            init="noise", **params):
+    """DiffPIR (Zhu et al. 2023, Algorithm 1) on an EDM sigma grid (use quad spacing).
+
+    Each level: ``x0 = D(x_t, sigma_t)``; data step ``x0hat = prox(x0)`` with ``rho_t = lambda *
+    sigma_y^2 / sigma_t^2``; effective noise ``eps = (x_t - x0hat) / sigma_t``; re-noise
+    ``x_{t+1} = x0hat + sigma_{t+1} (sqrt(1 - zeta) eps + sqrt(zeta) n)``; the last level
+    returns ``x0hat``. ``lambda`` may be given as ``lam`` or ``lambda`` (config key).
+    ``sigma_y`` is floored at 1e-3 so that noiseless tasks keep a well-posed prox.
+    """
+    lam = float(params.pop("lambda", lam))
+    if params:
+        raise TypeError(f"diffpir: unknown parameter(s) {sorted(params)}")
+    levels = _levels(sigmas)
+    sy = max(float(sigma_y), 1e-3)
+    x = _initial(y, op, levels[0], generator, init)
+    for i, s in enumerate(levels):
+        # Alg. 1 line 3: x0 from the denoiser at sigma_t.
+        x0 = denoiser(x, s)
+        # Alg. 1 line 4: data sub-problem, argmin ||y - A x||^2 + rho_t ||x - x0||^2.
+        x0 = op.prox(x0, y, lam * sy**2 / s**2)
+        if i + 1 == len(levels):
+            x = x0
+        else:
+            # Alg. 1 lines 5-6: effective noise, then mix with fresh noise by zeta.
+            eps = (x - x0) / s
+            noise = _randn(x, generator)
+            x = x0 + levels[i + 1] * (math.sqrt(1 - zeta) * eps + math.sqrt(zeta) * noise)
+        if callback is not None:
+            callback({"i": i, "x": x, "denoised": x0, "sigma": s})
+    return x
+
+
+def padis(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, inner=10, zeta=0.3, eps=0.5,
+          init="noise"):
+    """PaDIS sampler (Hu et al. 2024, the "DPS with Langevin dynamics" slide algorithm).
+
+    For each level ``sigma_t`` (decreasing) and each of ``inner`` iterations: a new grid shift
+    and patch denoising ``d = D(x, sigma_t)`` (lines 3-9, one NFE); score ``s = (d - x) /
+    sigma_t^2`` (line 10); data term ``x -= zeta_t grad_x ||A d(x) - y||^2`` with ``zeta_t =
+    zeta / ||A d(x) - y||`` (line 11, per image); Langevin update with ``alpha_t = eps
+    sigma_t^2``: ``x += alpha_t/2 s + sqrt(alpha_t) z`` (lines 12-14). We take ``z ~ N(0, I)``
+    (annealed Langevin, Song & Ermon 2019), so the injected noise has std ``sqrt(eps) sigma_t``.
+    NFE = ``len(sigmas) * inner``. ``sigma_y`` is unused (kept for the common signature).
+    """
+    levels = _levels(sigmas)
+    x = _initial(y, op, levels[0], generator, init)
+    k = 0
+    for s in levels:
+        for _ in range(int(inner)):
+            # Lines 3-9 and 11: shifted-grid denoising and the gradient of the squared residual.
+            d, _, grad = denoise_vjp(denoiser, x, s, lambda v: ((op.A(v) - y) ** 2).flatten(1).sum(1).sum())
+            residual = _residual_norms(op, d, y).clamp_min(1e-12)
+            score = (d - x) / s**2
+            x = x - _per_image(float(zeta) / residual, x) * grad
+            # Lines 12-14: Langevin step with alpha_t = eps * sigma_t^2.
+            alpha = float(eps) * s**2
+            x = (x + 0.5 * alpha * score + math.sqrt(alpha) * _randn(x, generator)).detach()
+            if callback is not None:
+                callback({"i": k, "x": x, "denoised": d, "sigma": s})
+            k += 1
+    return x
+
+
+SOLVERS = {"dps": dps, "diffpir": diffpir, "padis": padis}

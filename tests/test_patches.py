@@ -1,0 +1,179 @@
+"""Shifted-grid, stitching and averaging denoisers; the memory-bounded gradient."""
+
+import pytest
+import torch
+
+from patchcore.coords import coord_grid
+from patchcore.patches import (
+    PatchAveragingDenoiser,
+    ShiftedGridDenoiser,
+    StitchingDenoiser,
+    denoise_vjp,
+)
+
+
+def identity_prior(x, sigma, coords=None):
+    return x
+
+
+def toy_prior(x, sigma, coords=None):
+    """Nonlinear, patch-content-dependent (uses the tile mean) and sigma-dependent."""
+    s = sigma.reshape(-1, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return torch.tanh(x) / (1 + s**2) + 0.3 * mean * x**2
+
+
+class RecordingPrior:
+    """Records the coordinates it is given; position-aware like a PaDIS prior."""
+
+    coord_channels = 2
+    coord_pad = 5
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, x, sigma, coords=None):
+        self.seen.append((x.detach().clone(), coords.clone()))
+        return x
+
+
+def _denoiser(cls, prior, patch, pad, micro, seed=0):
+    return cls(prior, patch, pad_mode=pad, generator=torch.Generator().manual_seed(seed), micro_batch=micro)
+
+
+@pytest.mark.parametrize("pad", ["reflect", "zero"])
+@pytest.mark.parametrize("micro", [None, 1, 3, 100])
+@pytest.mark.parametrize("patch", [8, 12, "full"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_identity_prior_returns_input_exactly(pad, micro, patch, channels):
+    x = torch.rand(2, channels, 40, 40, generator=torch.Generator().manual_seed(1))
+    for cls in (ShiftedGridDenoiser, StitchingDenoiser):
+        d = _denoiser(cls, identity_prior, patch, pad, micro)
+        for _ in range(3):
+            assert torch.equal(d(x, 0.1), x)
+    if patch != "full":
+        assert torch.equal(PatchAveragingDenoiser(identity_prior, patch, micro_batch=micro)(x, 0.1), x)
+
+
+def test_geometry_matches_padis():
+    d = ShiftedGridDenoiser(identity_prior, 56)
+    assert d.geometry(256) == (56, 5, 24)  # K = 5, M = 24 as in the PaDIS CT setup
+    shifts = {d.draw_shift(256) for _ in range(400)}
+    assert min(min(s) for s in shifts) == 0 and max(max(s) for s in shifts) == 23
+    assert len({s[0] for s in shifts}) > 15
+
+
+@pytest.mark.parametrize("cls", [ShiftedGridDenoiser, StitchingDenoiser])
+def test_each_pixel_in_exactly_one_tile(cls):
+    """Adding 1 to every tile adds exactly 1 to every image pixel."""
+    d = cls(lambda x, s, coords=None: x + 1.0, 12, pad_mode="zero", generator=torch.Generator().manual_seed(3))
+    x = torch.zeros(1, 1, 40, 40)
+    assert torch.equal(d(x, 0.5), torch.ones_like(x))
+
+
+@pytest.mark.parametrize("pad", ["reflect", "zero"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_micro_batch_independence(pad, channels):
+    x = torch.rand(3, channels, 36, 36, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    sigma = torch.tensor([0.1, 0.5, 1.0], dtype=torch.float64)
+    ref = _denoiser(ShiftedGridDenoiser, toy_prior, 8, pad, None)(x, sigma)
+    assert not torch.allclose(ref, x)
+    for micro in (1, 2, 7, 1000):
+        out = _denoiser(ShiftedGridDenoiser, toy_prior, 8, pad, micro)(x, sigma)
+        assert torch.allclose(out, ref, atol=1e-12, rtol=0)
+    avg_ref = PatchAveragingDenoiser(toy_prior, 8)(x, sigma)
+    assert torch.allclose(PatchAveragingDenoiser(toy_prior, 8, micro_batch=3)(x, sigma), avg_ref, atol=1e-12)
+
+
+def test_shift_changes_result_and_padding_matters():
+    x = torch.rand(1, 1, 36, 36, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    d = _denoiser(ShiftedGridDenoiser, toy_prior, 8, "reflect", None)
+    assert not torch.allclose(d.denoise(x, 0.3, (0, 0)), d.denoise(x, 0.3, (3, 1)))
+    dz = _denoiser(ShiftedGridDenoiser, toy_prior, 8, "zero", None)
+    assert not torch.allclose(d.denoise(x, 0.3, (0, 0)), dz.denoise(x, 0.3, (0, 0)))
+
+
+@pytest.mark.parametrize("pad", ["reflect", "zero"])
+@pytest.mark.parametrize("micro", [1, 5, None])
+def test_tilewise_gradient_equals_full_gradient(pad, micro):
+    """denoise_vjp (tile by tile) equals autograd through the whole denoiser; float64, 1e-10."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 1, 36, 36, generator=gen, dtype=torch.float64)
+    y = torch.rand(2, 1, 36, 36, generator=gen, dtype=torch.float64)
+    sigma = torch.tensor([0.2, 0.7], dtype=torch.float64)
+
+    def loss_fn(x0):
+        return (y - x0).flatten(1).norm(dim=1).sum()
+
+    d = _denoiser(ShiftedGridDenoiser, toy_prior, 8, pad, micro, seed=9)
+    x0, loss, grad = denoise_vjp(d, x, sigma, loss_fn)
+    # Same shift (same generator seed, first draw), all at once with autograd.
+    d_full = _denoiser(ShiftedGridDenoiser, toy_prior, 8, pad, None, seed=9)
+    x_req = x.clone().requires_grad_(True)
+    ref_out = d_full(x_req, sigma)
+    (ref_grad,) = torch.autograd.grad(loss_fn(ref_out), x_req)
+    assert torch.allclose(x0, ref_out.detach(), atol=1e-12)
+    assert torch.allclose(loss, loss_fn(ref_out).detach())
+    assert torch.allclose(grad, ref_grad, atol=1e-10, rtol=0)
+
+
+def test_gradient_fallback_for_plain_denoiser():
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    x0, _, grad = denoise_vjp(lambda v, s: 2 * v, x, 0.1, lambda z: z.sum())
+    assert torch.allclose(x0, 2 * x) and torch.allclose(grad, torch.full_like(x, 2.0))
+
+
+def test_coordinates_passed_correctly():
+    prior = RecordingPrior()
+    n, p = 36, 8  # K = 5, M = 4
+    d = ShiftedGridDenoiser(prior, p, generator=torch.Generator().manual_seed(0), micro_batch=4)
+    x = torch.rand(2, 1, n, n)
+    shift = (3, 1)
+    d.denoise(x, 0.2, shift)
+    tiles = torch.cat([t for t, _ in prior.seen])
+    coords = torch.cat([c for _, c in prior.seen])
+    origins = d.tile_origins(n, shift)
+    k = d.geometry(n)[1]
+    assert tiles.shape[0] == coords.shape[0] == 2 * k * k
+    for b in range(2):
+        for i, (top, left) in enumerate(origins):
+            expect = coord_grid(top, left, p, p, n, prior.coord_pad)
+            assert torch.allclose(coords[b * k * k + i], expect)
+    # A tile fully inside the image carries exactly the image pixels at its origin.
+    i, (top, left) = next((i, o) for i, o in enumerate(origins) if min(o) >= 0 and max(o) + p <= n)
+    assert torch.equal(tiles[i], x[0, :, top : top + p, left : left + p])
+    # Whole-image mode: coordinates over the image itself.
+    prior.seen.clear()
+    ShiftedGridDenoiser(prior, "full")(x, 0.2)
+    assert torch.allclose(prior.seen[0][1][0], coord_grid(0, 0, n, n, n, prior.coord_pad))
+
+
+def test_plain_function_prior_gets_no_coords():
+    seen = []
+
+    def prior(x, sigma, coords=None):
+        seen.append(coords)
+        return x
+
+    ShiftedGridDenoiser(prior, 8)(torch.rand(1, 1, 20, 20), 0.1)
+    assert seen and all(c is None for c in seen)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="pad_mode"):
+        ShiftedGridDenoiser(identity_prior, 8, pad_mode="circular")
+    with pytest.raises(ValueError, match="patch"):
+        ShiftedGridDenoiser(identity_prior, 0)
+    with pytest.raises(ValueError, match="micro_batch"):
+        ShiftedGridDenoiser(identity_prior, 8, micro_batch=0)
+    with pytest.raises(ValueError, match="shift"):
+        ShiftedGridDenoiser(identity_prior, 8).denoise(torch.rand(1, 1, 36, 36), 0.1, (5, 0))
+
+
+def test_measure_denoiser_reports_time_and_memory():
+    from patchcore.profiling import measure_denoiser
+
+    for grad in (False, True):
+        r = measure_denoiser(toy_prior, 32, 8, micro_batch=4, grad=grad, device="cpu", nfe=1)
+        assert r["time_per_nfe_s"] > 0 and r["peak_bytes"] >= 0 and r["tiles"] == 25
+        assert "ru_maxrss" in r["memory_method"] and r["grad"] is grad
