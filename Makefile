@@ -29,7 +29,7 @@ lint: env
 	$(SNAKEMAKE) --lint
 
 fetch-weights: env
-	.venv/bin/python -m patchcore.fetch_weights
+	.venv/bin/python -m patchcore.io.weights
 
 clean:
 	rm -rf results resources/synthetic .snakemake

@@ -9,9 +9,6 @@ import torch
 from patchcore import grid, metrics, patches, schedules, solvers
 from patchcore.operators import make_operator
 
-SCHEDULE_KEYS = ("nfe", "sigma_min", "sigma_max", "rho")
-
-
 def build_operator(task_options, image_size):
     """The task's operator from its config entry (``operator`` name plus its parameters)."""
     params = {k: v for k, v in task_options.items() if k not in ("operator", "sigma_y")}
@@ -26,16 +23,23 @@ def measure(op, x, sigma_y, seed):
     return clean + sigma_y * noise
 
 
-def sigma_grid(solver_options, device):
-    """The solver's decreasing EDM sigma grid from its options (nfe, sigma_min/max, rho)."""
-    o = solver_options
-    return schedules.karras_sigmas(o["nfe"], o["sigma_min"], o["sigma_max"], o["rho"]).to(device)
-
-
 def make_denoiser(prior, infer, pad, generator, micro_batch):
-    """Whole-image (``infer='full'``) or shifted-grid patch denoiser around ``prior``."""
-    patch = "full" if str(infer) == "full" else int(infer)
-    return patches.ShiftedGridDenoiser(prior, patch=patch, pad_mode=pad, generator=generator,
+    """The denoiser of one inference scheme around ``prior``.
+
+    ``infer`` is ``full`` (whole image), ``<P>`` (shifted grid of P-pixel tiles, PaDIS and
+    Roy et al.), ``avg<P>`` (overlapping P-pixel tiles averaged) or ``stitch<P>`` (a fixed
+    grid, no shift): the last two are the patch baselines of the PaDIS table.
+    """
+    infer = str(infer)
+    if infer == "full":
+        return patches.ShiftedGridDenoiser(prior, patch="full", pad_mode=pad, generator=generator,
+                                           micro_batch=micro_batch)
+    if infer.startswith("avg"):
+        return patches.PatchAveragingDenoiser(prior, patch=int(infer[3:]), micro_batch=micro_batch)
+    if infer.startswith("stitch"):
+        return patches.StitchingDenoiser(prior, patch=int(infer[6:]), pad_mode=pad,
+                                         generator=generator, micro_batch=micro_batch)
+    return patches.ShiftedGridDenoiser(prior, patch=int(infer), pad_mode=pad, generator=generator,
                                        micro_batch=micro_batch)
 
 
@@ -64,8 +68,9 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
     task_o, solver_o = options["task_options"], dict(options["solver_options"])
     op = build_operator(task_o, images.shape[-1])
     sigma_y = float(task_o["sigma_y"])
-    sigmas = sigma_grid(solver_o, device)
-    params = {k: v for k, v in solver_o.items() if k not in SCHEDULE_KEYS}
+    algorithm = solver_o.pop("algorithm", cell["solver"])
+    sigmas, params = schedules.solver_schedule(algorithm, solver_o)
+    sigmas = sigmas.to(device)
     generator = torch.Generator(device=device).manual_seed(options["seed"])
     denoiser = make_denoiser(prior, cell["infer"], cell["pad"], generator,
                              options["evaluation"].get("micro_batch"))
@@ -75,7 +80,7 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
         seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
         y = measure(op, gt, sigma_y, seed)
         baseline = op.baseline(y).clamp(0, 1)
-        x = solvers.SOLVERS[cell["solver"]](denoiser, y, op, sigmas, generator=generator,
+        x = solvers.SOLVERS[algorithm](denoiser, y, op, sigmas, generator=generator,
                                            sigma_y=sigma_y, **params).clamp(0, 1)
         row = {"image": i, **score(x, gt)}
         row.update({f"baseline_{k}": v for k, v in score(baseline, gt).items()})

@@ -29,7 +29,7 @@ wildcard_constraints:
     task=_alternatives(TASKS),
     solver=_alternatives(SOLVERS),
     group=_alternatives(GROUPS),
-    infer=r"full|\d+",
+    infer=r"full|(avg|stitch)?\d+",
     pad="reflect|zero",
 
 
