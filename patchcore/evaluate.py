@@ -31,6 +31,8 @@ def make_denoiser(prior, infer, pad, generator, micro_batch):
     grid, no shift): the last two are the patch baselines of the PaDIS table.
     """
     infer = str(infer)
+    if prior is None:  # classical methods (prior kind 'none') take no denoiser
+        return None
     if infer == "full":
         return patches.ShiftedGridDenoiser(prior, patch="full", pad_mode=pad, generator=generator,
                                            micro_batch=micro_batch)
@@ -53,7 +55,8 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
     """Reconstruct every image of ``images`` for one cell and score it.
 
     Args:
-        prior: a Prior (``prior(x, sigma, coords=None)`` on the [0, 1] scale).
+        prior: a Prior (``prior(x, sigma, coords=None)`` on the [0, 1] scale), or None for
+            classical solvers that take no denoiser.
         images: ground truth, float tensor ``(n, C, H, W)`` in [0, 1].
         cell: dict with the grid axes (dataset, task, solver, prior, infer, pad).
         options: the cell's resolved options (``seed``, ``data_seed``, ``task_options``,

@@ -55,7 +55,12 @@ def check_references(config):
     for name, spec in config.get("tables", {}).items():
         for key, names in known.items():
             for value in spec.get(key, []):
-                if value not in names:
+                if key == "priors":
+                    try:
+                        prior_preset(config.get("priors", {}), value)
+                    except KeyError:
+                        errors.append(f"tables.{name}.priors: '{value}' is not defined under 'priors'")
+                elif value not in names:
                     errors.append(f"tables.{name}.{key}: '{value}' is not defined under '{key}'")
     members = [d for ds in config.get("groups", {}).values() for d in ds]
     for dataset in known["datasets"]:
@@ -66,3 +71,28 @@ def check_references(config):
         if dataset not in known["datasets"]:
             errors.append(f"groups: '{dataset}' is not defined under 'datasets'")
     return errors
+
+
+def prior_preset(priors, name):
+    """The training preset of a prior name.
+
+    A name is either an entry of ``priors`` or ``<base>-n<N>``: preset ``<base>`` trained on the
+    first N training images only (the data-size ablations), so those need no config entries.
+    """
+    if name in priors:
+        return dict(priors[name])
+    base, sep, count = name.rpartition("-n")
+    if sep and base in priors and count.isdigit() and int(count) > 0:
+        return {**priors[base], "train_images": int(count)}
+    raise KeyError(f"prior '{name}' is neither an entry of 'priors' nor '<entry>-n<N>'")
+
+
+def prior_pattern(priors):
+    """Regular expression matching every valid prior name (for wildcard constraints)."""
+    names = "|".join(sorted(priors, key=len, reverse=True)) or "(?!x)x"
+    return rf"(?:{names})(?:-n[1-9]\d*)?"
+
+
+def needs_checkpoint(preset):
+    """Whether a prior preset is a trained network (``kind: none`` stands for no prior)."""
+    return preset.get("kind") != "none"

@@ -25,7 +25,7 @@ def _alternatives(names):
 
 wildcard_constraints:
     dataset=_alternatives(DATASETS),
-    prior=_alternatives(PRIORS),
+    prior=grid.prior_pattern(config["priors"]),
     task=_alternatives(TASKS),
     solver=_alternatives(SOLVERS),
     group=_alternatives(GROUPS),
@@ -71,7 +71,18 @@ def table_cells(table, ext="csv"):
     return [f"{grid.cell_stem(c)}.{ext}" for c in grid.expand_table(config["tables"][table])]
 
 
+def prior_preset(name):
+    """The training preset of a prior name (an entry of 'priors' or '<entry>-n<N>')."""
+    try:
+        return grid.prior_preset(config["priors"], name)
+    except KeyError as e:
+        raise WorkflowError(f"config: {e.args[0]}")
+
+
 def prior_model(wildcards):
+    """The prior checkpoint a cell needs (none for classical methods, prior kind 'none')."""
+    if not grid.needs_checkpoint(prior_preset(wildcards.prior)):
+        return []
     return f"results/priors/{group_of(wildcards.dataset)}/{wildcards.prior}/model.safetensors"
 
 

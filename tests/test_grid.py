@@ -58,3 +58,19 @@ def test_check_references_names_the_bad_entry():
 def test_every_default_table_expands(table):
     config = yaml.safe_load(open("config.yaml"))
     assert grid.expand_table(config["tables"][table])
+
+
+def test_prior_presets_and_derived_data_size_names():
+    import re
+    priors = {"whole": {"sampler": {"mode": "whole"}}, "padis": {"sampler": {"mode": "padis"}},
+              "padis-nocoords": {"sampler": {"mode": "padis"}}, "none": {"kind": "none"}}
+    assert grid.prior_preset(priors, "whole") == priors["whole"]
+    assert grid.prior_preset(priors, "padis-n48") == {"sampler": {"mode": "padis"}, "train_images": 48}
+    assert grid.prior_preset(priors, "padis-nocoords")["sampler"]["mode"] == "padis"
+    for bad in ["nosuch", "padis-n0", "padis-nx", "nosuch-n4"]:
+        with pytest.raises(KeyError):
+            grid.prior_preset(priors, bad)
+    pattern = re.compile(grid.prior_pattern(priors) + "$")
+    assert pattern.match("padis-n48") and pattern.match("padis-nocoords") and pattern.match("none")
+    assert not pattern.match("padis-n0") and not pattern.match("other")
+    assert not grid.needs_checkpoint(priors["none"]) and grid.needs_checkpoint(priors["whole"])

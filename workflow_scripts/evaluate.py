@@ -24,7 +24,7 @@ cell = {k: options[k] for k in ("dataset", "task", "solver", "prior", "infer", "
 device = select_device()
 log.info("cell %s on %s", cell, device)
 
-prior = load_prior(Path(sm.input.prior).parent, device).eval()
+prior = load_prior(Path(sm.input.prior).parent, device).eval() if sm.input.get("prior") else None
 images = read_split(sm.input.data, options["evaluation"]["split"])[: options["evaluation"]["images"]]
 rows, kept = run_cell(prior, images, cell, options, device=device,
                       progress=lambda i, n: log.info("image %d/%d done", i, n))

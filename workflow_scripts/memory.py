@@ -1,0 +1,43 @@
+"""Rule memory: peak memory and time of one DiffPIR denoiser call (Roy et al. Fig. 3).
+
+Each point runs in a fresh process (`python -m patchcore.profiling`), so a process's peak
+memory belongs to one point only; on CUDA the allocator's own peak is used.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from patchcore.device import select_device
+from patchcore.io.atomic import write_text
+from patchcore.io.logs import script_logger
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+log = script_logger(sm.log[0])
+m = sm.params.memory
+options = Path(sm.input.prior).parent / "options.json"
+device = select_device()
+rows = []
+for size in m["image_sizes"]:
+    for infer in m["infer"]:
+        for micro_batch in m["micro_batch"]:
+            if str(infer) != "full" and int(infer) >= size:
+                continue  # a patch as large as the image is the whole image
+            cmd = [sys.executable, "-m", "patchcore.profiling", "--json", "--prior-options", str(options),
+                   "--image-size", str(size), "--patch", str(infer), "--device", str(device),
+                   "--threads", str(sm.threads), "--nfe", str(m.get("nfe", 2))]
+            if micro_batch:
+                cmd += ["--micro-batch", str(micro_batch)]
+            log.info("measuring %s", " ".join(cmd[3:]))
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"profiling failed for size {size}, patch {infer}: {done.stderr[-2000:]}")
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append({"image_size": size, "infer": str(infer), "micro_batch": micro_batch,
+                         "tiles": r["tiles"], "padded_size": r["padded_size"],
+                         "peak_mb": r["peak_bytes"] / 2**20, "time_per_nfe_s": r["time_per_nfe_s"],
+                         "device": r["device"], "memory_method": r["memory_method"]})
+write_text(sm.output[0], pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
