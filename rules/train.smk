@@ -1,6 +1,7 @@
 # Rule train: one prior (a preset of config["priors"], or "<preset>-n<N>") per dataset group.
 # Checkpoints in results/priors/{group}/{prior}/checkpoints/ are not outputs: a killed job
-# resumes from them. More than one GPU (--set-resources train:gpu=4) launches torchrun.
+# resumes from them. More than one GPU (e.g. PATCHCORE_SLURM_RESOURCES="train:gpu=4" with the
+# Slurm profile, or --set-resources train:gpu=4 locally) launches torchrun.
 
 
 def train_data(wildcards):
