@@ -104,8 +104,16 @@ def cell_options(wildcards):
         "data_seed": config["seed"],
         "task_options": config["tasks"][wildcards.task],
         "solver_options": solver_options(wildcards.solver, wildcards.task),
-        "evaluation": config["evaluation"],
+        "evaluation": evaluation_options(wildcards.dataset),
     }
+
+
+def evaluation_options(dataset):
+    """The evaluation block with ``images`` resolved for one dataset (an int or a per-dataset map)."""
+    ev = dict(config["evaluation"])
+    if isinstance(ev["images"], dict):
+        ev["images"] = ev["images"][dataset]
+    return ev
 
 
 def solver_options(solver, task):
@@ -129,7 +137,8 @@ def table_description(wildcards):
     ev = config["evaluation"]
     nfe = {name: solver_options(name, None)["nfe"] for name in SOLVERS}
     return {
-        "images": ev["images"],
+        "images": ev["images"] if not isinstance(ev["images"], dict) else
+        ", ".join(f"{k} {v}" for k, v in ev["images"].items()),
         "split": ev["split"],
         "image_size": config["image_size"],
         "nfe": nfe,
