@@ -5,12 +5,13 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/data.smk"
+include: "rules/datasets.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/memory.smk"
 include: "rules/figures.smk"
 include: "rules/padis.smk"
+include: "rules/tuning.smk"
 
 
 rule all:

@@ -73,3 +73,14 @@ def solver_schedule(solver, options):
                                float(options["rho"]))
     params = {k: v for k, v in options.items() if k not in SCHEDULE_KEYS}
     return sigmas, params
+
+
+def solver_nfe(solver, options):
+    """Network evaluations per reconstruction of solver preset ``solver`` with config entry
+    ``options`` (0 for the classical ``admm_tv``; ``levels * inner`` for padis; else ``nfe``)."""
+    algorithm = options.get("algorithm", solver)
+    if algorithm == "admm_tv":
+        return 0
+    if algorithm == "padis":
+        return int(options["levels"]) * int(options.get("inner", 10))
+    return int(options["nfe"])

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from patchcore.classical import admm_tv
 from patchcore.patches import denoise_vjp
 
 
@@ -154,4 +155,4 @@ def padis(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, inner=1
     return x
 
 
-SOLVERS = {"dps": dps, "diffpir": diffpir, "padis": padis}
+SOLVERS = {"dps": dps, "diffpir": diffpir, "padis": padis, "admm_tv": admm_tv}

@@ -1,11 +1,13 @@
 # Shared helpers: config validation, wildcard constraints, grid expansion, named input
 # functions. No rule here; no lambdas in rules.
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from patchcore import grid
+from patchcore.schedules import solver_nfe
 
 validate(config, "../schemas/config.schema.yaml")
 _errors = grid.check_references(config)
@@ -88,7 +90,7 @@ def prior_model(wildcards):
 
 def cell_seed(wildcards):
     """A cell's seed, from its own wildcards only (stable across runs and machines)."""
-    return grid.cell_seed(config["seed"], {a: wildcards[a] for a in grid.AXES})
+    return grid.cell_seed(config["seed"], {a: getattr(wildcards, a) for a in grid.AXES})
 
 
 def cell_options(wildcards):
@@ -135,7 +137,7 @@ def figure_outputs():
 def table_description(wildcards):
     """What a table's numbers are (images, image size, NFE), stated beside it."""
     ev = config["evaluation"]
-    nfe = {name: solver_options(name, None)["nfe"] for name in SOLVERS}
+    nfe = {name: solver_nfe(name, config["solvers"][name]) for name in config["tables"]["table1"]["solvers"]}
     return {
         "images": ev["images"] if not isinstance(ev["images"], dict) else
         ", ".join(f"{k} {v}" for k, v in ev["images"].items()),

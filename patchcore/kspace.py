@@ -1,0 +1,56 @@
+"""k-space helpers (numpy): centred orthonormal FFTs, root-sum-of-squares, coil maps.
+
+Conventions follow fastMRI: k-space and images share the last two axes ``(..., H, W)``; the
+transforms are centred (zero frequency in the middle) and orthonormal (``norm="ortho"``), so
+``ifft2c(fft2c(x)) == x`` and energy is preserved.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+_AXES = (-2, -1)
+
+
+def fft2c(x):
+    """Centred orthonormal 2-D FFT over the last two axes: ``(..., H, W)`` complex."""
+    shifted = np.fft.ifftshift(x, axes=_AXES)
+    return np.fft.fftshift(np.fft.fft2(shifted, axes=_AXES, norm="ortho"), axes=_AXES)
+
+
+def ifft2c(k):
+    """Centred orthonormal inverse 2-D FFT over the last two axes: ``(..., H, W)`` complex."""
+    shifted = np.fft.ifftshift(k, axes=_AXES)
+    return np.fft.fftshift(np.fft.ifft2(shifted, axes=_AXES, norm="ortho"), axes=_AXES)
+
+
+def rss(coil_images, axis=-3):
+    """Root-sum-of-squares coil combination: ``(..., coils, H, W)`` -> ``(..., H, W)`` real."""
+    return np.sqrt(np.sum(np.abs(coil_images) ** 2, axis=axis))
+
+
+def coil_maps(rng, coils, shape, smoothness=0.25):
+    """Smooth synthetic coil sensitivities, normalised so their RSS is 1 everywhere.
+
+    Each coil is a broad Gaussian bump centred on a ring around the field of view (coils sit
+    around the object), times a smooth random phase.
+
+    Args:
+        rng: numpy Generator.
+        coils: number of coils ``C``.
+        shape: ``(H, W)``.
+        smoothness: width of the bumps relative to the field of view.
+    Returns:
+        complex64 ``(C, H, W)`` with ``sum_c |S_c|^2 == 1``.
+    """
+    H, W = shape
+    yy, xx = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
+    angles = 2 * np.pi * (np.arange(coils) / coils + rng.uniform(0, 1))
+    maps = []
+    for a in angles:
+        cy, cx = 1.2 * np.sin(a), 1.2 * np.cos(a)
+        mag = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (4 * smoothness) ** 2))
+        phase = ndimage.gaussian_filter(rng.normal(size=shape), sigma=smoothness * min(shape))
+        phase = np.pi * phase / (np.abs(phase).max() + 1e-12)
+        maps.append(mag * np.exp(1j * phase))
+    maps = np.stack(maps)
+    return (maps / rss(maps, axis=0)).astype(np.complex64)

@@ -1,0 +1,136 @@
+"""The Snakemake workflow: config validation, planning, lint, and a tiny end-to-end run."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+
+
+def smk(*args, cwd=ROOT, timeout=600, check=False):
+    env = dict(os.environ, PATCHCORE_DEVICE="cpu")
+    done = subprocess.run(SNAKEMAKE + list(args), cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def planned_jobs(output):
+    """Job counts per rule from the table snakemake -n prints."""
+    counts = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_default_config_plans_the_whole_table1_dag():
+    done = smk("-n", "--quiet", "rules", "results/table1.csv", check=True)
+    jobs = planned_jobs(done.stdout + done.stderr)
+    assert jobs.get("evaluate") == 48, jobs
+    assert jobs.get("train") == 2 and jobs.get("prepare_dataset") == 2, jobs
+    assert jobs.get("table1") == 1
+
+
+def test_lint_has_no_complaints():
+    done = smk("--lint", "text")
+    text = done.stdout + done.stderr
+    assert done.returncode == 0 and "Congratulations" in text, text[-3000:]
+
+
+def test_config_value_outside_schema_is_named():
+    done = smk("-n", "--config", "image_size=-4", "results/table1.csv")
+    assert done.returncode != 0
+    assert "image_size" in done.stderr + done.stdout
+
+
+def test_unknown_table_entry_is_named():
+    done = smk("-n", "--config", "tables={table1: {datasets: [liver], tasks: [denoise], solvers: [dps], "
+               "priors: [whole], infer: [full], pad: [reflect]}}", "results/table1.csv")
+    assert done.returncode != 0
+    assert "tables.table1.datasets: 'liver'" in done.stderr + done.stdout
+
+
+def test_paper_config_without_data_paths_names_the_key():
+    done = smk("-n", "--configfile", "configs/paper.yaml", "results/table1.csv")
+    text = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "datasets.knee.raw_dir" in text or "datasets.brain.raw_dir" in text, text[-2000:]
+
+
+def test_paper_config_plans_with_data_paths(tmp_path):
+    for name in ("knee", "brain"):
+        (tmp_path / name).mkdir()
+    done = smk("-n", "--quiet", "rules", "--configfile", "configs/paper.yaml", "--config",
+               f"datasets={{knee: {{raw_dir: {tmp_path / 'knee'}}}, brain: {{raw_dir: {tmp_path / 'brain'}}}}}",
+               "results/table1.csv")
+    jobs = planned_jobs(done.stdout + done.stderr)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert jobs.get("evaluate") == 48 and jobs.get("train") == 2, jobs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny 2-cell grid run end to end in a scratch working directory."""
+    work = tmp_path_factory.mktemp("tiny")
+    args = ["-s", str(ROOT / "Snakefile"), "--directory", str(work), "--configfile", str(TINY),
+            "--cores", "2"]
+    smk(*args, "results/table1.csv", timeout=900, check=True)
+    return work, args
+
+
+@pytest.mark.slow
+def test_tiny_grid_end_to_end(tiny_run):
+    work, _ = tiny_run
+    table = pd.read_csv(work / "results" / "table1.csv")
+    assert len(table) == 2 and set(table["infer"].astype(str)) == {"full", "16"}
+    assert table["whole_psnr_mean"].notna().all()
+    cell = pd.read_csv(work / "results/cells/knee/denoise/diffpir/whole/16-reflect.csv")
+    assert {"psnr", "ssim", "lpips", "baseline_psnr"} <= set(cell.columns)
+    # The solver beats the noisy input even with a prior trained for seconds.
+    assert (cell["psnr"] > cell["baseline_psnr"]).mean() >= 0.5
+    assert (work / "results/table1.md").read_text().count("knee") >= 2
+
+
+@pytest.mark.slow
+def test_forcing_one_cell_reproduces_it_byte_for_byte(tiny_run):
+    work, args = tiny_run
+    cell = "results/cells/knee/denoise/diffpir/whole/16-reflect.csv"
+    before = (work / cell).read_bytes()
+    mtime = (work / "results/cells/knee/denoise/diffpir/whole/full-reflect.csv").stat().st_mtime
+    done = smk(*args, cell, "--force", check=True)
+    assert "evaluate" in done.stdout + done.stderr
+    assert (work / cell).read_bytes() == before
+    # Only that cell ran: the other cell's file is untouched.
+    assert (work / "results/cells/knee/denoise/diffpir/whole/full-reflect.csv").stat().st_mtime == mtime
+    smk(*args, "--forcerun", cell, "--", "results/table1.csv", check=True)
+
+
+@pytest.mark.slow
+def test_a_killed_cell_leaves_nothing_complete_looking(tiny_run):
+    work, args = tiny_run
+    cell = work / "results/cells/knee/denoise/diffpir/whole/full-reflect.csv"
+    proc = subprocess.Popen(SNAKEMAKE + args + [str(cell.relative_to(work)), "--force"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=dict(os.environ, PATCHCORE_DEVICE="cpu"))
+    log = work / "logs/cells/knee/denoise/diffpir/whole/full-reflect.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "cell" in log.read_text()):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not cell.exists()  # --force removed it; the killed job did not write it
+    smk(*args, "--unlock")
+    done = smk(*args, str(cell.relative_to(work)), check=True)
+    assert cell.exists(), done.stdout[-2000:]

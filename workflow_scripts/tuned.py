@@ -1,0 +1,16 @@
+"""Rule tuning: the best validation setting per (task, solver), as config `tuned:` entries."""
+
+import pandas as pd
+import yaml
+
+from patchcore.io.atomic import write_text
+from patchcore.tuning import best_settings, tuned_block
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+results = pd.concat([pd.read_csv(f) for f in sm.input], ignore_index=True)
+best = best_settings(results)
+text = ("# Best validation settings (mean PSNR over datasets); copy under solvers.<name>.tuned\n"
+        + yaml.safe_dump(tuned_block(best, results), sort_keys=True)
+        + "# Validation PSNR of these settings:\n"
+        + "".join(f"#   {r.solver} {r.task} {r.setting}: {r.psnr:.2f} dB\n" for r in best.itertuples()))
+write_text(sm.output[0], text)
