@@ -176,4 +176,4 @@ def test_measure_denoiser_reports_time_and_memory():
     for grad in (False, True):
         r = measure_denoiser(toy_prior, 32, 8, micro_batch=4, grad=grad, device="cpu", nfe=1)
         assert r["time_per_nfe_s"] > 0 and r["peak_bytes"] >= 0 and r["tiles"] == 25
-        assert "ru_maxrss" in r["memory_method"] and r["grad"] is grad
+        assert "peak RSS" in r["memory_method"] and r["grad"] is grad

@@ -36,7 +36,7 @@ def planned_jobs(output):
 
 
 def test_default_config_plans_the_whole_table1_dag():
-    done = smk("-n", "--quiet", "rules", "results/table1.csv", check=True)
+    done = smk("-n", "results/table1.csv", "--quiet", "rules", check=True)
     jobs = planned_jobs(done.stdout + done.stderr)
     assert jobs.get("evaluate") == 48, jobs
     assert jobs.get("train") == 2 and jobs.get("prepare_dataset") == 2, jobs
@@ -72,9 +72,9 @@ def test_paper_config_without_data_paths_names_the_key():
 def test_paper_config_plans_with_data_paths(tmp_path):
     for name in ("knee", "brain"):
         (tmp_path / name).mkdir()
-    done = smk("-n", "--quiet", "rules", "--configfile", "configs/paper.yaml", "--config",
-               f"datasets={{knee: {{raw_dir: {tmp_path / 'knee'}}}, brain: {{raw_dir: {tmp_path / 'brain'}}}}}",
-               "results/table1.csv")
+    done = smk("-n", "results/table1.csv", "--quiet", "rules", "--configfile", "configs/paper.yaml",
+               "--config",
+               f"datasets={{knee: {{raw_dir: {tmp_path / 'knee'}}}, brain: {{raw_dir: {tmp_path / 'brain'}}}}}")
     jobs = planned_jobs(done.stdout + done.stderr)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert jobs.get("evaluate") == 48 and jobs.get("train") == 2, jobs
