@@ -10,6 +10,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/memory.smk"
 include: "rules/figures.smk"
+include: "rules/padis_common.smk"
 include: "rules/padis.smk"
 include: "rules/tuning.smk"
 

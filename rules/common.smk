@@ -155,11 +155,75 @@ def fig2_selection():
     infers = ["full"] + ([str(min(int(i) for i in patches_))] if patches_ else [])
     dataset, solver, pad = spec["datasets"][0], spec["solvers"][-1], spec["pad"][0]
     columns = [(p, i) for p in spec["priors"] for i in infers]
-    files = [
-        grid.cell_stem(dict(dataset=dataset, task=t, solver=solver, prior=p, infer=i, pad=pad)) + ".npy"
+    stems = [
+        grid.cell_stem(dict(dataset=dataset, task=t, solver=solver, prior=p, infer=i, pad=pad))
         for t in spec["tasks"]
         for p, i in columns
     ]
+    labels = [f"{p} prior, {'whole image' if i == 'full' else f'{i} px patches'}" for p, i in columns]
     return {"dataset": dataset, "solver": solver, "tasks": list(spec["tasks"]),
-            "columns": [f"{p} prior, {'whole image' if i == 'full' else i + ' px patches'}"
-                        for p, i in columns], "files": files}
+            "columns": labels, "files": [f"{s}.npy" for s in stems]}
+
+
+# ---- training (train.smk) -----------------------------------------------------
+
+
+def train_data(wildcards):
+    """Prepared HDF5 files of the datasets of the group."""
+    return expand("results/prepared/{dataset}.h5", dataset=config["groups"][wildcards.group])
+
+
+def train_spec(wildcards):
+    """What the training script needs from config: the prior preset and the named presets."""
+    return {
+        "group": wildcards.group,
+        "prior_name": wildcards.prior,
+        "prior": prior_preset(wildcards.prior),
+        "networks": config.get("networks", {}),
+        "training": config.get("training", {}),
+        "progress": True,
+    }
+
+
+# ---- evaluation cells (evaluate.smk) ------------------------------------------
+
+
+# ---- memory profile (memory.smk) ----------------------------------------------
+
+
+def memory_prior(wildcards):
+    m = config["memory"]
+    return f"results/priors/{m['group']}/{m['prior']}/model.safetensors"
+
+
+# ---- figures (figures.smk) ----------------------------------------------------
+
+
+def fig2_cells(wildcards):
+    return fig2_selection()["files"]
+
+
+# ---- validation tuning (tuning.smk) -------------------------------------------
+
+
+def tuning_cells(wildcards):
+    t = config["tuning"]
+    return [
+        f"results/tuning/{d}/{task}/{solver}.csv"
+        for task, datasets in t["tasks"].items()
+        for d in datasets
+        for solver in t["grid"]
+    ]
+
+
+def tuning_prior(wildcards):
+    return f"results/priors/{group_of(wildcards.dataset)}/{config['tuning']['prior']}/model.safetensors"
+
+
+def tuning_params(wildcards):
+    t = config["tuning"]
+    cell = {"dataset": wildcards.dataset, "task": wildcards.task, "solver": wildcards.solver,
+            "prior": t["prior"], "infer": str(t["infer"]), "pad": t["pad"]}
+    options = cell_options(SimpleNamespace(**cell))
+    options["evaluation"] = {**options["evaluation"], "split": "val", "images": t["images"], "keep": 0}
+    return {"cell": cell, "options": options, "grid": t["grid"][wildcards.solver]}

@@ -1,10 +1,6 @@
 # The evaluation grid: one cell, one set of files; tables aggregate cells.
 
 
-def evaluate_params(wildcards):
-    return cell_options(wildcards)
-
-
 rule evaluate:
     input:
         data="results/prepared/{dataset}.h5",
@@ -14,7 +10,7 @@ rule evaluate:
         recon="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.npy",
         options="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.json",
     params:
-        options=evaluate_params,
+        options=cell_options,
     log:
         "logs/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.log",
     benchmark:
@@ -24,6 +20,8 @@ rule evaluate:
         gpu=1,
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -38,5 +36,7 @@ rule table1:
         evaluation=table_description,
     log:
         "logs/table1.log",
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/table1.py"

@@ -1,10 +1,6 @@
 # Roy et al. Fig. 1-3 at the configured scale (snakemake figures).
 
 
-def fig2_cells(wildcards):
-    return fig2_selection()["files"]
-
-
 rule fig1_padding:
     input:
         recons=table_cells("padding", "npy"),
@@ -16,6 +12,8 @@ rule fig1_padding:
         spec=config["tables"]["padding"],
     log:
         "logs/figures/fig1_padding.log",
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/fig1_padding.py"
 
@@ -30,6 +28,8 @@ rule fig2_grid:
         selection=fig2_selection(),
     log:
         "logs/figures/fig2_grid.log",
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/fig2_grid.py"
 
@@ -42,5 +42,7 @@ rule fig3_memory:
         pdf="results/figures/fig3_memory.pdf",
     log:
         "logs/figures/fig3_memory.log",
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/fig3_memory.py"

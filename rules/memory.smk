@@ -2,11 +2,6 @@
 # per point (CPU: the process's peak resident memory; CUDA: torch.cuda.max_memory_allocated).
 
 
-def memory_prior(wildcards):
-    m = config["memory"]
-    return f"results/priors/{m['group']}/{m['prior']}/model.safetensors"
-
-
 rule memory:
     input:
         prior=memory_prior,
@@ -23,5 +18,7 @@ rule memory:
         gpu=1,
         mem_mb=8000,
         runtime=60,
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/memory.py"

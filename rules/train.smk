@@ -4,23 +4,6 @@
 # Slurm profile, or --set-resources train:gpu=4 locally) launches torchrun.
 
 
-def train_data(wildcards):
-    """Prepared HDF5 files of the datasets of the group."""
-    return expand("results/prepared/{dataset}.h5", dataset=config["groups"][wildcards.group])
-
-
-def train_spec(wildcards):
-    """What the training script needs from config: the prior preset and the named presets."""
-    return {
-        "group": wildcards.group,
-        "prior_name": wildcards.prior,
-        "prior": prior_preset(wildcards.prior),
-        "networks": config.get("networks", {}),
-        "training": config.get("training", {}),
-        "progress": True,
-    }
-
-
 rule train:
     input:
         data=train_data,
@@ -40,5 +23,7 @@ rule train:
         gpu=1,
         mem_mb=4000,
         runtime=120,
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/train.py"

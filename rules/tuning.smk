@@ -2,29 +2,6 @@
 # results/tuning/tuned.yaml, the `tuned:` entries to copy under `solvers:` in config.
 
 
-def tuning_cells(wildcards):
-    t = config["tuning"]
-    return [
-        f"results/tuning/{d}/{task}/{solver}.csv"
-        for task, datasets in t["tasks"].items()
-        for d in datasets
-        for solver in t["grid"]
-    ]
-
-
-def tuning_prior(wildcards):
-    return f"results/priors/{group_of(wildcards.dataset)}/{config['tuning']['prior']}/model.safetensors"
-
-
-def tuning_params(wildcards):
-    t = config["tuning"]
-    cell = {"dataset": wildcards.dataset, "task": wildcards.task, "solver": wildcards.solver,
-            "prior": t["prior"], "infer": str(t["infer"]), "pad": t["pad"]}
-    options = cell_options(SimpleNamespace(**cell))
-    options["evaluation"] = {**options["evaluation"], "split": "val", "images": t["images"], "keep": 0}
-    return {"cell": cell, "options": options, "grid": t["grid"][wildcards.solver]}
-
-
 rule tune:
     input:
         data="results/prepared/{dataset}.h5",
@@ -42,6 +19,8 @@ rule tune:
         gpu=1,
         mem_mb=4000,
         runtime=240,
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/tune.py"
 
@@ -53,5 +32,7 @@ rule tuning:
         "results/tuning/tuned.yaml",
     log:
         "logs/tuning/tuned.log",
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/tuned.py"

@@ -1,0 +1,78 @@
+# Helpers of the PaDIS rules (rules/padis.smk): which cells each table needs, descriptions.
+from patchcore import padis_tables
+
+PADIS_TABLES = {"main": "main", "patchsize": "patch_size", "position": "position", "datasize": "datasize"}
+PADIS_FIGURES = ("recons", "patchsize", "datasize")
+
+if "padis" in config:
+    _padis_errors = padis_tables.check_spec(config["padis"], config)
+    if _padis_errors:
+        raise WorkflowError("config: " + "; ".join(_padis_errors))
+
+
+def padis_spec():
+    if "padis" not in config:
+        raise WorkflowError("config: no 'padis' block; the PaDIS tables need one (see config.yaml)")
+    return config["padis"]
+
+
+def padis_cells(kind, ext="csv"):
+    """Cell files of one PaDIS table (``kind`` a key of PADIS_TABLES)."""
+    return [f"{grid.cell_stem(c)}.{ext}" for c in padis_tables.table_cells(padis_spec(), PADIS_TABLES[kind])]
+
+
+def padis_figure_cells():
+    return [f"{grid.cell_stem(c)}.npy" for _, _, c in padis_tables.figure_cells(padis_spec())]
+
+
+def padis_description():
+    """What the numbers are: dataset, images, split, image size, NFE per method."""
+    spec = padis_spec()
+    ev = evaluation_options(spec["dataset"])
+    methods = dict(spec["methods"])
+    for name, ref in spec["position"]["rows"].items():
+        if isinstance(ref, dict):
+            methods[name] = ref
+    nfe = {name: solver_nfe(m["solver"], config["solvers"][m["solver"]])
+           for name, m in methods.items()}
+    return {"dataset": spec["dataset"], "images": ev["images"], "split": ev["split"],
+            "image_size": config["image_size"], "nfe": nfe}
+
+
+def padis_table_input(kind):
+    """Input function of one table rule: its cell files (and the prepared data for the
+    training-set size of the data-size table's "all" row)."""
+
+    def cells(wildcards):
+        files = {"cells": padis_cells(kind)}
+        if kind == "datasize":
+            files["data"] = f"results/prepared/{padis_spec()['dataset']}.h5"
+        return files
+
+    cells.__name__ = f"padis_{kind}_input"
+    return cells
+
+
+def padis_table_params(kind):
+    """Params function of one table rule: which table, the spec, the evaluation description."""
+
+    def params(wildcards):
+        return {"kind": PADIS_TABLES[kind], "spec": padis_spec(), "description": padis_description(),
+                "image_size": config["image_size"]}
+
+    params.__name__ = f"padis_{kind}_params"
+    return params
+
+
+def padis_figure_input(wildcards):
+    return padis_figure_cells()
+
+
+def padis_figure_spec(wildcards):
+    return padis_spec()
+
+
+def padis_outputs():
+    tables = [f"results/padis/table_{k}.{ext}" for k in PADIS_TABLES for ext in ("csv", "md")]
+    figures = [f"results/figures/padis/{f}.{ext}" for f in PADIS_FIGURES for ext in ("png", "pdf")]
+    return tables + figures
