@@ -54,3 +54,24 @@ def coil_maps(rng, coils, shape, smoothness=0.25):
         maps.append(mag * np.exp(1j * phase))
     maps = np.stack(maps)
     return (maps / rss(maps, axis=0)).astype(np.complex64)
+
+
+def simulate_multicoil(rng, images, coils, noise=0.01):
+    """Multicoil k-space of magnitude images: smooth phase, coil maps, complex Gaussian noise.
+
+    Args:
+        rng: numpy Generator.
+        images: real ``(slices, H, W)`` magnitude.
+        coils: number of coils.
+        noise: noise standard deviation (per complex sample) relative to ``images.max()``;
+            the orthonormal FFT gives the same level in image space.
+    Returns:
+        complex64 k-space ``(slices, coils, H, W)``.
+    """
+    H, W = images.shape[-2:]
+    phase = ndimage.gaussian_filter(rng.normal(size=(H, W)), 0.2 * W)
+    phase = np.exp(0.5j * np.pi * phase / (np.abs(phase).max() + 1e-12))
+    coil_images = coil_maps(rng, coils, (H, W))[None] * (images * phase)[:, None]
+    sigma = noise * float(images.max())
+    white = rng.normal(size=(2, *coil_images.shape)) * sigma / np.sqrt(2)
+    return (fft2c(coil_images) + white[0] + 1j * white[1]).astype(np.complex64)

@@ -1,0 +1,112 @@
+"""Preparation of raw volumes into training/evaluation slices (pure functions, no file I/O).
+
+Split by volume (never by slice), pick a central band of slices, centre-crop, resize, and map
+to [0, 1]: MRI magnitude divided by a per-volume constant (a percentile or the maximum), CT
+Hounsfield units through a fixed window.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def split_volumes(names, n_val, n_test, seed):
+    """Deterministic split of volume names into ``{'train', 'val', 'test'}`` lists.
+
+    The names are sorted, then permuted with ``seed``; the first ``n_test`` go to test, the
+    next ``n_val`` to val, the rest to train. Each list is returned sorted.
+    """
+    names = sorted(names)
+    if len(set(names)) != len(names):
+        raise ValueError("volume names must be unique")
+    if n_val < 0 or n_test < 0 or n_val + n_test >= len(names):
+        raise ValueError(f"cannot split {len(names)} volumes into val {n_val}, test {n_test} "
+                         f"and a non-empty train split")
+    order = np.random.default_rng(seed).permutation(len(names))
+    picked = [names[i] for i in order]
+    return {"test": sorted(picked[:n_test]), "val": sorted(picked[n_test:n_test + n_val]),
+            "train": sorted(picked[n_test + n_val:])}
+
+
+def select_slices(n_slices, count):
+    """Indices of a central band of ``count`` slices out of ``n_slices`` (``'all'``: every slice).
+
+    With ``count >= n_slices`` every slice is returned.
+    """
+    if count == "all" or int(count) >= n_slices:
+        return list(range(n_slices))
+    count = int(count)
+    if count < 1:
+        raise ValueError(f"slice count must be >= 1 or 'all', got {count}")
+    start = (n_slices - count) // 2
+    return list(range(start, start + count))
+
+
+def center_crop(img, size):
+    """Centre crop of the last two axes to ``size`` (an int or ``(h, w)``); fastMRI's convention."""
+    h, w = (size, size) if np.isscalar(size) else size
+    H, W = img.shape[-2:]
+    if h > H or w > W:
+        raise ValueError(f"crop size {(h, w)} larger than image {(H, W)}")
+    top, left = (H - h) // 2, (W - w) // 2
+    return img[..., top:top + h, left:left + w]
+
+
+def resize(img, size):
+    """Resize ``(..., H, W)`` float images to ``size x size``.
+
+    Downsizing by area averaging (``F.interpolate`` mode ``area``, no aliasing); upsizing
+    bilinear with antialias. Returns a float32 numpy array.
+    """
+    x = torch.as_tensor(np.ascontiguousarray(img), dtype=torch.float32)
+    lead = x.shape[:-2]
+    x = x.reshape(-1, 1, *x.shape[-2:])
+    if x.shape[-2:] == (size, size):
+        out = x
+    elif x.shape[-2] >= size and x.shape[-1] >= size:
+        out = F.interpolate(x, size=(size, size), mode="area")
+    else:
+        out = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                            align_corners=False)
+    return out.reshape(*lead, size, size).numpy()
+
+
+def normalise_mri(vol, rule, q=99.5):
+    """Scale a magnitude volume to [0, 1] by one constant.
+
+    Args:
+        vol: ``(slices, H, W)`` non-negative magnitude.
+        rule: ``'percentile'`` (the ``q``-th percentile of the volume) or ``'max'``.
+    Returns:
+        ``(clip(vol / const, 0, 1), const)``.
+    """
+    if rule == "percentile":
+        const = float(np.percentile(vol, q))
+    elif rule == "max":
+        const = float(np.max(vol))
+    else:
+        raise ValueError(f"unknown normalisation rule '{rule}' (use 'percentile' or 'max')")
+    if not np.isfinite(const) or const <= 0:
+        raise ValueError(f"normalisation constant {const} is not positive (empty volume?)")
+    return np.clip(vol / const, 0, 1).astype(np.float32), const
+
+
+def window_ct(hu, lo, hi):
+    """Map Hounsfield units to [0, 1] through the window ``[lo, hi]`` (clipped outside)."""
+    if hi <= lo:
+        raise ValueError(f"CT window [{lo}, {hi}] is empty")
+    return np.clip((np.asarray(hu, dtype=np.float32) - lo) / (hi - lo), 0, 1)
+
+
+def normalisation_sentence(entry):
+    """The normalisation rule of a dataset's config entry, as one sentence (stored in attrs)."""
+    if entry["format"] == "aapm":
+        lo, hi = entry["window"]
+        return f"CT Hounsfield units mapped linearly from the window [{lo}, {hi}] HU to [0, 1], clipped."
+    norm = entry.get("normalise", {"rule": "percentile", "q": 99.5})
+    if norm["rule"] == "percentile":
+        how = f"the {norm.get('q', 99.5)}th percentile"
+    else:
+        how = "the maximum"
+    return (f"MRI magnitude divided by {how} of the selected slices of its volume "
+            f"(after crop and resize), clipped to [0, 1].")

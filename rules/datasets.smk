@@ -1,0 +1,66 @@
+# Data: synthetic raw data in the real formats (when no download is configured), preparation
+# of raw fastMRI / AAPM data into prepared splits, and a montage of the prepared slices.
+
+
+def dataset_entry(wildcards):
+    """The config entry of one dataset (format, split, slices, crop, normalise/window)."""
+    return config["datasets"][wildcards.dataset]
+
+
+def synthetic_settings(wildcards):
+    """The image-independent generator settings of one dataset (``datasets.<name>.synthetic``)."""
+    settings = config["datasets"][wildcards.dataset].get("synthetic")
+    if not settings:
+        raise WorkflowError(f"config: dataset '{wildcards.dataset}' has no 'synthetic' entry")
+    return settings
+
+
+def montage_datasets():
+    return {name: f"results/prepared/{name}.h5" for name in DATASETS}
+
+
+rule synthesize:
+    output:
+        directory("resources/synthetic/{dataset}"),
+    log:
+        "logs/synthesize/{dataset}.log",
+    params:
+        entry=dataset_entry,
+        synthetic=synthetic_settings,
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../workflow_scripts/synthesize.py"
+
+
+rule prepare_dataset:
+    input:
+        raw=raw_dir,
+    output:
+        h5="results/prepared/{dataset}.h5",
+        manifest="results/prepared/{dataset}_manifest.csv",
+    log:
+        "logs/prepare/{dataset}.log",
+    params:
+        entry=dataset_entry,
+        image_size=config["image_size"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../workflow_scripts/prepare.py"
+
+
+rule data_montage:
+    input:
+        **montage_datasets(),
+    output:
+        "results/figures/data_montage.png",
+    log:
+        "logs/figures/data_montage.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../workflow_scripts/data_montage.py"

@@ -1,0 +1,62 @@
+"""Preparation helpers: crop, resize, normalisation, windowing, split, slice selection."""
+
+import numpy as np
+import pytest
+
+from patchcore import preparation as prep
+
+
+def test_center_crop_takes_the_middle():
+    img = np.arange(6 * 8).reshape(6, 8)
+    out = prep.center_crop(img, (2, 4))
+    np.testing.assert_array_equal(out, img[2:4, 2:6])
+    assert prep.center_crop(np.zeros((3, 7, 9)), 5).shape == (3, 5, 5)
+    with pytest.raises(ValueError):
+        prep.center_crop(img, 7)
+
+
+def test_resize_area_preserves_mean_and_range():
+    img = np.random.default_rng(0).uniform(size=(2, 16, 16)).astype(np.float32)
+    small = prep.resize(img, 8)
+    assert small.shape == (2, 8, 8)
+    np.testing.assert_allclose(small.mean(axis=(1, 2)), img.mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(small[0, 0, 0], img[0, :2, :2].mean(), rtol=1e-5)
+    big = prep.resize(img, 24)
+    assert big.shape == (2, 24, 24) and big.min() >= 0 and big.max() <= 1
+
+
+def test_normalise_percentile_and_max():
+    vol = np.linspace(0, 10, 1001).reshape(1, 7, 143)
+    out, const = prep.normalise_mri(vol, "percentile", 90)
+    assert const == pytest.approx(9.0)
+    assert out.max() == 1 and out.min() == 0 and (out == 1).mean() == pytest.approx(0.1, abs=0.002)
+    out, const = prep.normalise_mri(vol, "max")
+    assert const == 10 and np.allclose(out, vol / 10)
+    with pytest.raises(ValueError, match="rule"):
+        prep.normalise_mri(vol, "mean")
+    with pytest.raises(ValueError, match="positive"):
+        prep.normalise_mri(np.zeros((2, 3, 3)), "max")
+
+
+def test_window_ct():
+    out = prep.window_ct(np.array([-1000.0, -160, 40, 240, 1000]), -160, 240)
+    np.testing.assert_allclose(out, [0, 0, 0.5, 1, 1])
+
+
+def test_split_by_volume_deterministic_and_disjoint():
+    names = [f"file_{i:03d}.h5" for i in range(20)]
+    a = prep.split_volumes(names, 3, 4, seed=7)
+    b = prep.split_volumes(list(reversed(names)), 3, 4, seed=7)
+    assert a == b
+    assert [len(a[k]) for k in ("train", "val", "test")] == [13, 3, 4]
+    assert sorted(a["train"] + a["val"] + a["test"]) == names
+    assert a != prep.split_volumes(names, 3, 4, seed=8)
+    with pytest.raises(ValueError):
+        prep.split_volumes(names[:3], 2, 1, seed=0)
+
+
+def test_select_slices_central_band():
+    assert prep.select_slices(10, 1) == [4]
+    assert prep.select_slices(10, 4) == [3, 4, 5, 6]
+    assert prep.select_slices(5, "all") == list(range(5))
+    assert prep.select_slices(3, 8) == [0, 1, 2]
