@@ -207,23 +207,49 @@ def fig2_cells(wildcards):
 
 
 def tuning_cells(wildcards):
-    t = config["tuning"]
+    """Every search of config['tuning']: one file per (dataset, task, solver)."""
     return [
         f"results/tuning/{d}/{task}/{solver}.csv"
-        for task, datasets in t["tasks"].items()
+        for solver, search in config["tuning"]["solvers"].items()
+        for task, datasets in search["tasks"].items()
         for d in datasets
-        for solver in t["grid"]
     ]
 
 
+def tuning_cell(wildcards):
+    """The cell a search runs (its prior, inference scheme and padding come from the search)."""
+    search = config["tuning"]["solvers"][wildcards.solver]
+    return {"dataset": wildcards.dataset, "task": wildcards.task, "solver": wildcards.solver,
+            "prior": search["prior"], "infer": str(search["infer"]), "pad": search["pad"]}
+
+
 def tuning_prior(wildcards):
-    return f"results/priors/{group_of(wildcards.dataset)}/{config['tuning']['prior']}/model.safetensors"
+    return prior_model(SimpleNamespace(**tuning_cell(wildcards)))
 
 
 def tuning_params(wildcards):
-    t = config["tuning"]
-    cell = {"dataset": wildcards.dataset, "task": wildcards.task, "solver": wildcards.solver,
-            "prior": t["prior"], "infer": str(t["infer"]), "pad": t["pad"]}
+    cell = tuning_cell(wildcards)
     options = cell_options(SimpleNamespace(**cell))
-    options["evaluation"] = {**options["evaluation"], "split": "val", "images": t["images"], "keep": 0}
-    return {"cell": cell, "options": options, "grid": t["grid"][wildcards.solver]}
+    images = config["tuning"]["images"]
+    options["evaluation"] = {**options["evaluation"], "split": "val", "images": images, "keep": 0}
+    return {"cell": cell, "options": options, "grid": config["tuning"]["solvers"][wildcards.solver]["grid"]}
+
+
+# ---- data (datasets.smk) ------------------------------------------------------------
+
+
+def dataset_entry(wildcards):
+    """The config entry of one dataset (format, split, slices, crop, normalise/window)."""
+    return config["datasets"][wildcards.dataset]
+
+
+def synthetic_settings(wildcards):
+    """The image-independent generator settings of one dataset (``datasets.<name>.synthetic``)."""
+    settings = config["datasets"][wildcards.dataset].get("synthetic")
+    if not settings:
+        raise WorkflowError(f"config: dataset '{wildcards.dataset}' has no 'synthetic' entry")
+    return settings
+
+
+def montage_datasets():
+    return {name: f"results/prepared/{name}.h5" for name in DATASETS}

@@ -2,23 +2,6 @@
 # of raw fastMRI / AAPM data into prepared splits, and a montage of the prepared slices.
 
 
-def dataset_entry(wildcards):
-    """The config entry of one dataset (format, split, slices, crop, normalise/window)."""
-    return config["datasets"][wildcards.dataset]
-
-
-def synthetic_settings(wildcards):
-    """The image-independent generator settings of one dataset (``datasets.<name>.synthetic``)."""
-    settings = config["datasets"][wildcards.dataset].get("synthetic")
-    if not settings:
-        raise WorkflowError(f"config: dataset '{wildcards.dataset}' has no 'synthetic' entry")
-    return settings
-
-
-def montage_datasets():
-    return {name: f"results/prepared/{name}.h5" for name in DATASETS}
-
-
 rule synthesize:
     output:
         directory("resources/synthetic/{dataset}"),
@@ -30,6 +13,8 @@ rule synthesize:
     threads: 1
     resources:
         mem_mb=1000,
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -48,6 +33,8 @@ rule prepare_dataset:
     threads: 1
     resources:
         mem_mb=2000,
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/prepare.py"
 
@@ -62,5 +49,7 @@ rule data_montage:
     threads: 1
     resources:
         mem_mb=1000,
+    conda:
+        "../environment.yml"
     script:
         "../workflow_scripts/data_montage.py"

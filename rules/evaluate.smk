@@ -14,7 +14,7 @@ rule evaluate:
     log:
         "logs/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.log",
     benchmark:
-        "benchmarks/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.tsv"
+        "results/benchmarks/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.tsv"
     threads: 1
     resources:
         gpu=1,

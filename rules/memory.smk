@@ -12,7 +12,7 @@ rule memory:
     log:
         "logs/memory.log",
     benchmark:
-        "benchmarks/memory.tsv"
+        "results/benchmarks/memory.tsv"
     threads: 1
     resources:
         gpu=1,

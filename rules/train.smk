@@ -15,7 +15,7 @@ rule train:
     log:
         "logs/train/{group}/{prior}.log",
     benchmark:
-        "benchmarks/train/{group}/{prior}.tsv"
+        "results/benchmarks/train/{group}/{prior}.tsv"
     params:
         spec=train_spec,
     threads: 1

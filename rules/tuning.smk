@@ -13,7 +13,7 @@ rule tune:
     log:
         "logs/tuning/{dataset}/{task}/{solver}.log",
     benchmark:
-        "benchmarks/tuning/{dataset}/{task}/{solver}.tsv"
+        "results/benchmarks/tuning/{dataset}/{task}/{solver}.tsv"
     threads: 1
     resources:
         gpu=1,

@@ -18,7 +18,7 @@ log = script_logger(sm.log[0])
 torch.set_num_threads(sm.threads)
 p = sm.params.tuning
 device = select_device()
-prior = load_prior(Path(sm.input.prior).parent, device).eval()
+prior = load_prior(Path(sm.input.prior).parent, device).eval() if sm.input.get("prior") else None
 images = read_split(sm.input.data, "val")[: p["options"]["evaluation"]["images"]]
 rows = []
 for setting in settings(p["grid"]):
