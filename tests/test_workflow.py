@@ -35,12 +35,18 @@ def planned_jobs(output):
     return counts
 
 
-def test_default_config_plans_the_whole_table1_dag():
-    done = smk("-n", "results/table1.csv", "--quiet", "rules", check=True)
+def scratch(tmp_path):
+    """Arguments that run the workflow in an empty working directory with the default config."""
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    return ["-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+
+
+def test_default_config_plans_the_whole_table1_dag(tmp_path):
+    done = smk(*scratch(tmp_path), "-n", "results/table1.csv", "--quiet", "rules", check=True)
     jobs = planned_jobs(done.stdout + done.stderr)
     assert jobs.get("evaluate") == 48, jobs
     assert jobs.get("train") == 2 and jobs.get("prepare_dataset") == 2, jobs
-    assert jobs.get("table1") == 1
+    assert jobs.get("synthesize") == 2 and jobs.get("table1") == 1, jobs
 
 
 def test_lint_has_no_complaints():
@@ -50,7 +56,7 @@ def test_lint_has_no_complaints():
 
 
 def test_config_value_outside_schema_is_named():
-    done = smk("-n", "--config", "image_size=-4", "results/table1.csv")
+    done = smk("-n", "results/table1.csv", "--config", "image_size=-4")
     assert done.returncode != 0
     assert "image_size" in done.stderr + done.stdout
 
@@ -74,12 +80,16 @@ def test_paper_config_without_data_paths_names_the_key():
 def test_paper_config_plans_with_data_paths(tmp_path):
     for name in ("knee", "brain"):
         (tmp_path / name).mkdir()
-    done = smk("-n", "results/table1.csv", "--quiet", "rules", "--configfile", "configs/paper.yaml",
+    work = tmp_path / "work"
+    work.mkdir()
+    done = smk(*scratch(work), "-n", "results/table1.csv", "--quiet", "rules", "--configfile",
+               str(ROOT / "configs/paper.yaml"),
                "--config",
                f"datasets={{knee: {{raw_dir: {tmp_path / 'knee'}}}, brain: {{raw_dir: {tmp_path / 'brain'}}}}}")
     jobs = planned_jobs(done.stdout + done.stderr)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert jobs.get("evaluate") == 48 and jobs.get("train") == 2, jobs
+    assert jobs.get("prepare_dataset") == 2 and "synthesize" not in jobs, jobs
 
 
 @pytest.fixture(scope="module")
@@ -124,18 +134,25 @@ def test_forcing_one_cell_reproduces_it_byte_for_byte(tiny_run):
 
 
 @pytest.mark.slow
-def test_a_killed_cell_leaves_nothing_complete_looking(tiny_run):
+def test_a_killed_cell_leaves_nothing_complete_looking(tiny_run, tmp_path):
     work, args = tiny_run
+    slow = tmp_path / "slow.yaml"  # a long-running version of the cell, so the kill lands mid-run
+    slow.write_text("solvers: {diffpir: {nfe: 400}}\n")
+    slow_args = list(args)
+    slow_args.insert(slow_args.index(str(TINY)) + 1, str(slow))
     cell = work / "results/cells/knee/denoise/diffpir/whole/full-reflect.csv"
-    proc = subprocess.Popen(SNAKEMAKE + args + [str(cell.relative_to(work)), "--force"], cwd=ROOT,
+    log = work / "logs/cells/knee/denoise/diffpir/whole/full-reflect.log"
+    log.unlink(missing_ok=True)
+    proc = subprocess.Popen(SNAKEMAKE + slow_args + [str(cell.relative_to(work)), "--force"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env=dict(os.environ, PATCHCORE_DEVICE="cpu"))
-    log = work / "logs/cells/knee/denoise/diffpir/whole/full-reflect.log"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and "cell" in log.read_text()):
-        time.sleep(0.2)
+        time.sleep(0.1)
+    time.sleep(1.0)  # inside the solver loop
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert log.exists() and "PSNR" not in log.read_text()  # the job was killed mid-run
     assert not cell.exists()  # --force removed it; the killed job did not write it
     smk(*args, "--unlock")
     done = smk(*args, str(cell.relative_to(work)), check=True)
