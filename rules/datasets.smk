@@ -43,7 +43,7 @@ rule data_montage:
     input:
         **montage_datasets(),
     output:
-        "results/figures/data_montage.png",
+        report("results/figures/data_montage.png", caption="../report/data_montage.rst", category="Data"),
     log:
         "logs/figures/data_montage.log",
     threads: 1
