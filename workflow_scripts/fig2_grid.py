@@ -15,6 +15,7 @@ for r, task in enumerate(sel["tasks"]):
 fig = fig2_grid(panels, [f"{sel['dataset']} {t}" for t in sel["tasks"]],
                 ["ground truth", "baseline (measurement)"] + sel["columns"])
 fig.suptitle(f"{sel['solver']}: whole-image vs patch-trained priors, whole vs patch inference", fontsize=9)
+fig.tight_layout(rect=(0, 0, 1, 0.93))
 for key in ("png", "pdf"):
     with atomic_path(sm.output[key]) as tmp:
         fig.savefig(tmp, dpi=150)

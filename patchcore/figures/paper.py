@@ -70,7 +70,7 @@ def fig3_memory(table):
     Args:
         table: a DataFrame with columns image_size, infer, micro_batch, peak_mb.
     """
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
     df = table.copy()
     df["patch"] = [int(s) if str(i) == "full" else int(i) for i, s in zip(df["infer"], df["image_size"])]
     for (size, mb), g in df.groupby(["image_size", "micro_batch"], dropna=False):
@@ -79,7 +79,7 @@ def fig3_memory(table):
         ax.plot(g["patch"], g["peak_mb"], marker="o", label=label,
                 linestyle="-" if str(mb) in ("nan", "None", "") else "--")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("inference patch size (px; rightmost point of each line = whole image)")
+    ax.set_xlabel("inference patch size (px); last point of a line = whole image")
     ax.set_ylabel("peak memory (MB)")
     ax.set_title("DiffPIR denoising: peak memory vs patch size", fontsize=9)
     ax.legend(fontsize=7)
