@@ -214,7 +214,8 @@ def test_pipeline_table1_on_slurm(slurm_env, tmp_path):
                                   "*.egg-info", ".pytest_cache", "logs", "out")
     shutil.copytree(ROOT, tmp_path / "wf", ignore=skip, symlinks=True)
     env = dict(slurm_env, PATCHCORE_DEVICE=os.environ.get("PATCHCORE_DEVICE", "cpu"))
-    run = snakemake(tmp_path / "wf", ["--configfile", "tests/configs/tiny.yaml", "results/table1.csv"], env, limit_s=800)
+    run = snakemake(tmp_path / "wf", ["results/table1.csv", "--configfile", "tests/configs/tiny.yaml"], env,
+                    limit_s=800)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-6000:]
     assert (tmp_path / "wf" / "results" / "table1.csv").stat().st_size > 0
