@@ -96,12 +96,16 @@ class ShiftedGridDenoiser:
         return [(shift[0] - m + i * p, shift[1] - m + j * p) for i in range(k) for j in range(k)]
 
     # -- tiles --------------------------------------------------------------------------------
-    def to_tiles(self, x, shift):
-        """Pad, take the shifted window and split it: ``(B, C, N, N)`` -> ``(B*K*K, C, P, P)``."""
+    def to_tiles(self, x, shift, pad_mode=None):
+        """Pad, take the shifted window and split it: ``(B, C, N, N)`` -> ``(B*K*K, C, P, P)``.
+
+        ``pad_mode`` overrides the denoiser's padding (``'zero'`` gives the adjoint of
+        :meth:`from_tiles`, used for gradients).
+        """
         b, c, n, _ = x.shape
         p, k, m = self.geometry(n)
         if m:
-            mode = "reflect" if self.pad_mode == "reflect" else "constant"
+            mode = "reflect" if (pad_mode or self.pad_mode) == "reflect" else "constant"
             x = F.pad(x, (m, m, m, m), mode=mode)
             x = x[:, :, shift[0] : shift[0] + k * p, shift[1] : shift[1] + k * p]
         t = x.reshape(b, c, k, p, k, p).permute(0, 2, 4, 1, 3, 5)
@@ -159,11 +163,9 @@ class ShiftedGridDenoiser:
         x_req = x.detach().requires_grad_(True)
         with torch.enable_grad():
             tiles = self.to_tiles(x_req, shift)
-        # Cotangent of the tile deltas: from_tiles is linear, its adjoint is to_tiles of the
-        # zero-extended gradient; get it exactly by autograd on a zero input.
-        with torch.enable_grad():
-            probe = torch.zeros(tiles.shape, device=x.device, dtype=x.dtype, requires_grad=True)
-            (g_delta,) = torch.autograd.grad(self.from_tiles(probe, shift, n), probe, grad_out)
+        # Cotangent of the tile deltas: from_tiles crops the tiled window to the image, so its
+        # adjoint tiles the zero-padded gradient (no image-sized autograd buffers).
+        g_delta = self.to_tiles(grad_out, shift, pad_mode="zero")
         coords = self.tile_coords(n, shift, x.shape[0], x.device, x.dtype)
         sigmas = self.tile_sigmas(sigma, x)
         step = tiles.shape[0] if not self.micro_batch else int(self.micro_batch)
