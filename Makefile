@@ -32,4 +32,4 @@ fetch-weights: env
 	.venv/bin/python -m patchcore.io.weights
 
 clean:
-	rm -rf results resources/synthetic .snakemake
+	rm -rf results resources/synthetic .snakemake logs
