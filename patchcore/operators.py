@@ -57,6 +57,11 @@ def conjugate_gradient(apply, b, x0, iters=50, tol=1e-6):
     return x
 
 
+def _physics_on(physics, probe, x):
+    """A deepinv physics object on ``x``'s device (moved once, when ``probe`` lives elsewhere)."""
+    return physics if probe.device == x.device else physics.to(x.device)
+
+
 class Operator:
     """Base class: checks shapes, adds noise, solves the prox by conjugate gradients."""
 
@@ -181,8 +186,7 @@ class Deblur(Operator):
         self._physics = dinv.physics.BlurFFT(img_size=(1, self.image_size, self.image_size), filter=kernel)
 
     def _phys(self, x):
-        if self._physics.filter.device != x.device:
-            self._physics = self._physics.to(x.device)
+        self._physics = _physics_on(self._physics, self._physics.filter, x)
         return self._physics
 
     def A(self, x):
@@ -344,8 +348,7 @@ class CartesianMRI(Operator):
         self._physics = dinv.physics.MRI(mask=self.mask, img_size=(self.image_size, self.image_size))
 
     def _phys(self, t):
-        if self._physics.mask.device != t.device:
-            self._physics = self._physics.to(t.device)
+        self._physics = _physics_on(self._physics, self._physics.mask, t)
         return self._physics
 
     def A(self, x):
