@@ -381,19 +381,13 @@ class CartesianMRI(Operator):
 # Registry.
 
 
-def _ct(n_angles):
+def _preset(cls, key, default, label):
+    """A registry entry: ``cls`` with option ``key`` defaulting to ``default``, named ``label``."""
+
     def build(image_size, **params):
-        op = ParallelBeamCT(image_size, n_angles=params.pop("n_angles", n_angles), **params)
-        op.name = f"ct{op.n_angles}"
-        return op
-
-    return build
-
-
-def _mri(acceleration):
-    def build(image_size, **params):
-        op = CartesianMRI(image_size, acceleration=params.pop("acceleration", acceleration), **params)
-        op.name = f"mri{acceleration}x"
+        value = params.pop(key, default)
+        op = cls(image_size, **{key: value}, **params)
+        op.name = label.format(value)
         return op
 
     return build
@@ -403,9 +397,9 @@ OPERATORS = {
     "denoise": Denoise,
     "sr2": SuperResolution,
     "deblur": Deblur,
-    "ct20": _ct(20),
-    "ct8": _ct(8),
-    "mri4x": _mri(4),
+    "ct20": _preset(ParallelBeamCT, "n_angles", 20, "ct{}"),
+    "ct8": _preset(ParallelBeamCT, "n_angles", 8, "ct{}"),
+    "mri4x": _preset(CartesianMRI, "acceleration", 4, "mri{}x"),
 }
 
 
