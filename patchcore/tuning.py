@@ -24,9 +24,11 @@ def best_settings(results):
             string key), the parameters, and ``psnr`` (mean over the validation images).
 
     Returns:
-        A frame with one row per (task, solver): ``setting``, ``psnr`` (mean over datasets).
+        A frame with one row per (task, solver): ``setting``, ``psnr`` (mean over datasets) and,
+        where the results have it, ``baseline_psnr`` (the task baseline's, same images).
     """
-    mean = results.groupby(["task", "solver", "setting"], as_index=False)["psnr"].mean()
+    columns = ["psnr"] + (["baseline_psnr"] if "baseline_psnr" in results else [])
+    mean = results.groupby(["task", "solver", "setting"], as_index=False)[columns].mean()
     idx = mean.groupby(["task", "solver"])["psnr"].idxmax()
     return mean.loc[idx].reset_index(drop=True)
 

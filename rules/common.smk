@@ -118,11 +118,13 @@ def evaluation_options(dataset):
     return ev
 
 
-def solver_options(solver, task):
-    """Solver options with the per-task tuned values (``solvers.<name>.tuned.<task>``) merged in."""
+def solver_options(solver, task, tuned=True):
+    """Solver options with the per-task tuned values (``solvers.<name>.tuned.<task>``) merged in
+    (``tuned=False``: the untuned defaults, the starting point of a validation search)."""
     entry = dict(config["solvers"][solver])
-    tuned = entry.pop("tuned", {}) or {}
-    entry.update(tuned.get(task, {}))
+    values = entry.pop("tuned", {}) or {}
+    if tuned:
+        entry.update(values.get(task, {}))
     return entry
 
 
@@ -232,6 +234,8 @@ def tuning_params(wildcards):
     options = cell_options(SimpleNamespace(**cell))
     images = config["tuning"]["images"]
     options["evaluation"] = {**options["evaluation"], "split": "val", "images": images, "keep": 0}
+    # A search starts from the untuned defaults, so its result does not depend on earlier searches.
+    options["solver_options"] = solver_options(cell["solver"], cell["task"], tuned=False)
     return {"cell": cell, "options": options, "grid": config["tuning"]["solvers"][wildcards.solver]["grid"]}
 
 

@@ -23,3 +23,13 @@ def test_best_setting_averages_over_datasets():
     best = tuning.best_settings(df)
     assert list(best.setting) == ["zeta=0.3"]
     assert tuning.tuned_block(best, df) == {"dps": {"sr2": {"zeta": 0.3}}}
+
+
+def test_best_setting_carries_the_baseline_of_the_same_images():
+    df = pd.DataFrame([
+        {"dataset": d, "task": "denoise", "solver": "dps", "setting": f"zeta={z}", "zeta": z,
+         "psnr": p, "baseline_psnr": b}
+        for d, b in [("knee", 20.0), ("brain", 22.0)] for z, p in [(1.0, 24.0), (3.0, 23.0)]])
+    best = tuning.best_settings(df)
+    assert list(best.setting) == ["zeta=1.0"]
+    assert best.baseline_psnr.iloc[0] == 21.0 and best.psnr.iloc[0] == 24.0

@@ -92,6 +92,17 @@ def test_paper_config_plans_with_data_paths(tmp_path):
     assert jobs.get("prepare_dataset") == 2 and "synthesize" not in jobs, jobs
 
 
+def test_paper_config_does_not_inherit_the_demo_tuned_values():
+    import yaml
+    from snakemake.utils import update_config
+
+    merged = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert any(entry.get("tuned") for entry in merged["solvers"].values())
+    update_config(merged, yaml.safe_load((ROOT / "configs/paper.yaml").read_text()))
+    leaked = {name: entry["tuned"] for name, entry in merged["solvers"].items() if entry.get("tuned")}
+    assert not leaked, f"demo-tuned values reach paper scale: {leaked}"
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """The tiny 2-cell grid run end to end in a scratch working directory.

@@ -11,6 +11,7 @@ results = pd.concat([pd.read_csv(f) for f in sm.input], ignore_index=True)
 best = best_settings(results)
 text = ("# Best validation settings (mean PSNR over datasets); copy under solvers.<name>.tuned\n"
         + yaml.safe_dump(tuned_block(best, results), sort_keys=True)
-        + "# Validation PSNR of these settings:\n"
-        + "".join(f"#   {r.solver} {r.task} {r.setting}: {r.psnr:.2f} dB\n" for r in best.itertuples()))
+        + "# Validation PSNR of these settings (task baseline on the same images):\n"
+        + "".join(f"#   {r.solver} {r.task} {r.setting}: {r.psnr:.2f} dB ({r.baseline_psnr:.2f} dB)\n"
+                  for r in best.itertuples()))
 write_text(sm.output[0], text)
