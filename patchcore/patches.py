@@ -51,7 +51,10 @@ class ShiftedGridDenoiser:
     draws a shift ``(sy, sx)`` uniformly in ``[0, M-1]^2`` from ``generator`` and denoises the
     ``K*K`` non-overlapping tiles of the window ``[s, s + K P)`` of the padded image, at most
     ``micro_batch`` tiles per prior call. Output ``x + sum_tiles (D(tile) - tile)`` cropped to
-    the image: every image pixel lies in exactly one tile.
+    the image: every image pixel lies in exactly one tile. Tiles are streamed: each micro-batch
+    is gathered straight from the unpadded image by index arithmetic and its result added into
+    the output, so apart from the output the memory is that of one micro-batch
+    (:meth:`to_tiles`/:meth:`from_tiles` are the equivalent all-at-once reference tiling).
 
     ``patch='full'`` (or ``P >= N``) is the whole-image denoiser (``micro_batch`` then counts
     images). Coordinates come from :func:`patchcore.coords.coord_grid` with ``pad =
@@ -99,6 +102,8 @@ class ShiftedGridDenoiser:
     def to_tiles(self, x, shift, pad_mode=None):
         """Pad, take the shifted window and split it: ``(B, C, N, N)`` -> ``(B*K*K, C, P, P)``.
 
+        The all-at-once reference tiling (image-sized copies); :meth:`denoise` streams instead.
+
         ``pad_mode`` overrides the denoiser's padding (``'zero'`` gives the adjoint of
         :meth:`from_tiles`, used for gradients).
         """
@@ -119,14 +124,18 @@ class ShiftedGridDenoiser:
         top, left = m - shift[0], m - shift[1]
         return w[:, :, top : top + n, left : left + n]
 
-    def tile_coords(self, n, shift, batch, device, dtype):
-        """Position channels ``(B*K*K, 2, P, P)`` of the tiles, or None if unused."""
+    def tile_coords(self, n, shift, batch, device, dtype, start=0, stop=None):
+        """Position channels ``(stop - start, 2, P, P)`` of tiles ``start:stop`` of the
+        ``B*K*K`` tiles (image-major, then row-major; all of them by default), or None if unused.
+        """
         if not self.use_coords:
             return None
-        p, _, _ = self.geometry(n)
-        grids = [coord_grid(t, l, p, p, n, self.coord_pad, device=device, dtype=dtype)
-                 for t, l in self.tile_origins(n, shift)]
-        return torch.stack(grids).repeat(batch, 1, 1, 1)
+        p, k, _ = self.geometry(n)
+        stop = batch * k * k if stop is None else stop
+        origins = self.tile_origins(n, shift)
+        grids = [coord_grid(*origins[t % (k * k)], p, p, n, self.coord_pad, device=device, dtype=dtype)
+                 for t in range(start, stop)]
+        return torch.stack(grids)
 
     def tile_sigmas(self, sigma, x):
         """Per-tile noise levels ``(B*K*K,)``."""
@@ -137,18 +146,92 @@ class ShiftedGridDenoiser:
         if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
             raise ValueError(f"ShiftedGridDenoiser: expected (B, C, N, N) images, got {tuple(x.shape)}")
 
-    # -- denoising ----------------------------------------------------------------------------
-    def denoise(self, x, sigma, shift):
-        """Denoise with a given shift: ``x + sum_tiles (D(tile) - tile)`` (PaDIS slide, combine)."""
-        self._check(x)
-        n = x.shape[-1]
+    def _check_shift(self, n, shift):
         m = self.geometry(n)[2]
         if not all(0 <= s <= max(m, 0) for s in shift):
             raise ValueError(f"grid shift {shift} outside [0, {m}] for image {n} and patch {self.patch}")
-        tiles = self.to_tiles(x, shift)
-        coords = self.tile_coords(n, shift, x.shape[0], x.device, x.dtype)
-        delta = _run_prior(self.prior, tiles, self.tile_sigmas(sigma, x), coords, self.micro_batch)
-        return x + self.from_tiles(delta, shift, n)
+
+    # -- streamed tiles (no padded copy of the image) -------------------------------------------
+    def _tile_index(self, n, shift, start, stop, device):
+        """Where tiles ``start:stop`` of the ``B*K*K`` tiles read the unpadded ``n x n`` image.
+
+        Returns ``(b, rows, cols, inside)``: image index ``(t, 1, 1)``, row ``(t, P, 1)`` and
+        column ``(t, 1, P)`` indices into the image, and ``inside`` ``(t, P, P)`` (True where
+        the tile pixel lies in the image). Outside the image, ``'reflect'`` mirrors about the
+        border pixel without repeating it (as ``F.pad(mode='reflect')``; valid since ``M < N``),
+        ``'zero'`` clamps (the pixel is then masked out).
+        """
+        p, k, m = self.geometry(n)
+        t = torch.arange(start, stop, device=device)
+        b, loc = t // (k * k), t % (k * k)
+        offsets = torch.arange(p, device=device)
+        rows = (shift[0] - m + (loc // k) * p)[:, None] + offsets  # (t, P) image rows, may be outside
+        cols = (shift[1] - m + (loc % k) * p)[:, None] + offsets
+        inside = ((rows >= 0) & (rows < n))[:, :, None] & ((cols >= 0) & (cols < n))[:, None, :]
+        if self.pad_mode == "reflect":
+            rows = torch.where(rows < 0, -rows, torch.where(rows >= n, 2 * (n - 1) - rows, rows))
+            cols = torch.where(cols < 0, -cols, torch.where(cols >= n, 2 * (n - 1) - cols, cols))
+        else:
+            rows, cols = rows.clamp(0, n - 1), cols.clamp(0, n - 1)
+        return b[:, None, None], rows[:, :, None], cols[:, None, :], inside
+
+    @staticmethod
+    def _gather(img, index, masked):
+        """Tiles ``(t, C, P, P)`` of ``img`` ``(B, C, N, N)`` at ``index`` (from :meth:`_tile_index`);
+        ``masked`` zeroes the pixels outside the image (zero padding)."""
+        b, rows, cols, inside = index
+        tiles = img.permute(0, 2, 3, 1)[b, rows, cols].permute(0, 3, 1, 2).contiguous()
+        if masked:
+            tiles = torch.where(inside[:, None], tiles, torch.zeros((), dtype=tiles.dtype, device=tiles.device))
+        return tiles
+
+    @staticmethod
+    def _scatter_add(img, index, tiles, inside_only):
+        """``img += `` adjoint of the gather: each tile pixel ``(t, C, P, P)`` is added, in place,
+        to the image pixel it was read from (only pixels inside the image if ``inside_only``)."""
+        b, rows, cols, inside = index
+        shape = inside.shape
+        b, rows, cols = b.expand(shape), rows.expand(shape), cols.expand(shape)
+        values = tiles.permute(0, 2, 3, 1)  # (t, P, P, C)
+        if inside_only:
+            b, rows, cols, values = b[inside], rows[inside], cols[inside], values[inside]
+        img.permute(0, 2, 3, 1).index_put_((b, rows, cols), values, accumulate=True)
+
+    @staticmethod
+    def _slice_sigmas(sigmas, per_image, start, stop):
+        """Noise levels ``(stop - start,)`` of tiles ``start:stop`` from the per-image ``(B,)``."""
+        return sigmas[torch.arange(start, stop, device=sigmas.device) // per_image]
+
+    def _micro_batches(self, total):
+        """``(start, stop)`` of the consecutive micro-batches of ``total`` tiles (or images)."""
+        step = total if not self.micro_batch else int(self.micro_batch)
+        return [(i, min(i + step, total)) for i in range(0, total, step)]
+
+    # -- denoising ----------------------------------------------------------------------------
+    def denoise(self, x, sigma, shift):
+        """Denoise with a given shift: ``x + sum_tiles (D(tile) - tile)`` (PaDIS slide, combine).
+
+        Streams micro-batches: each one's tiles are gathered straight from ``x`` (padding by
+        index arithmetic), denoised, and the in-image part of ``D(tile) - tile`` is added into
+        the output; apart from the output, memory is that of one micro-batch.
+        """
+        self._check(x)
+        n, batch = x.shape[-1], x.shape[0]
+        self._check_shift(n, shift)
+        p, k, m = self.geometry(n)
+        sigmas = _sigma_per_image(sigma, x)  # per image: a (B*K*K,) tile list would grow with N
+        out = x.clone()
+        for start, stop in self._micro_batches(batch * k * k):
+            coords = self.tile_coords(n, shift, batch, x.device, x.dtype, start, stop)
+            s = self._slice_sigmas(sigmas, k * k, start, stop)  # (t,) noise level of each tile
+            if m == 0:  # whole image: the tiles are the images themselves
+                t = x[start:stop]
+                out[start:stop] += self.prior(t, s, coords=coords) - t
+                continue
+            index = self._tile_index(n, shift, start, stop, x.device)
+            t = self._gather(x, index, masked=self.pad_mode == "zero")
+            self._scatter_add(out, index, self.prior(t, s, coords=coords) - t, inside_only=True)
+        return out
 
     def __call__(self, x, sigma):
         return self.denoise(x, sigma, self.draw_shift(x.shape[-1]))
@@ -156,30 +239,37 @@ class ShiftedGridDenoiser:
     def vjp(self, x, sigma, shift, grad_out):
         """``(d D/d x)^T grad_out`` for the given shift, one micro-batch of tiles at a time.
 
-        Each micro-batch is recomputed with a graph and back-propagated alone, so peak memory
+        Per micro-batch: the tiles' cotangent is ``grad_out`` gathered with zero padding (the
+        adjoint of cropping the tiled window to the image), the tiles are recomputed with a
+        graph, back-propagated alone, and their gradient is scattered back onto the image pixels
+        they were read from (the adjoint of the padded gather). Apart from the result, memory
         is that of one micro-batch whatever the image size.
         """
-        n = x.shape[-1]
-        x_req = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            tiles = self.to_tiles(x_req, shift)
-        # Cotangent of the tile deltas: from_tiles crops the tiled window to the image, so its
-        # adjoint tiles the zero-padded gradient (no image-sized autograd buffers).
-        g_delta = self.to_tiles(grad_out, shift, pad_mode="zero")
-        coords = self.tile_coords(n, shift, x.shape[0], x.device, x.dtype)
-        sigmas = self.tile_sigmas(sigma, x)
-        step = tiles.shape[0] if not self.micro_batch else int(self.micro_batch)
-        g_tiles = torch.zeros_like(tiles)
-        for i in range(0, tiles.shape[0], step):
-            t = tiles[i : i + step].detach().requires_grad_(True)
-            c = None if coords is None else coords[i : i + step]
+        self._check(x)
+        n, batch = x.shape[-1], x.shape[0]
+        self._check_shift(n, shift)
+        p, k, m = self.geometry(n)
+        x = x.detach()
+        sigmas = _sigma_per_image(sigma, x)
+        g_x = grad_out.detach().clone()  # the identity of the skip "x +"
+        for start, stop in self._micro_batches(batch * k * k):
+            coords = self.tile_coords(n, shift, batch, x.device, x.dtype, start, stop)
+            s = self._slice_sigmas(sigmas, k * k, start, stop)  # (t,) noise level of each tile
+            if m == 0:
+                t, g_delta, index = x[start:stop], grad_out[start:stop], None
+            else:
+                index = self._tile_index(n, shift, start, stop, x.device)
+                t = self._gather(x, index, masked=self.pad_mode == "zero")
+                g_delta = self._gather(grad_out, index, masked=True)
+            t = t.detach().requires_grad_(True)
             with torch.enable_grad():
-                out = self.prior(t, sigmas[i : i + step], coords=c) - t
-                (g_tiles[i : i + step],) = torch.autograd.grad(out, t, g_delta[i : i + step])
-        # Back through padding and windowing, plus the identity of the skip "x +".
-        with torch.enable_grad():
-            (g_x,) = torch.autograd.grad(tiles, x_req, g_tiles)
-        return grad_out + g_x
+                out = self.prior(t, s, coords=coords) - t
+                (g_t,) = torch.autograd.grad(out, t, g_delta)
+            if m == 0:
+                g_x[start:stop] += g_t
+            else:
+                self._scatter_add(g_x, index, g_t, inside_only=self.pad_mode == "zero")
+        return g_x
 
 
 class StitchingDenoiser(ShiftedGridDenoiser):
