@@ -144,16 +144,45 @@ class MPConv(nn.Module):
             self.weight.copy_(torch.randn(self.weight.shape, generator=generator))
 
     def forward(self, x, gain=1.0):
+        w = self._inference_weight(gain, x.dtype)
+        if w is None:
+            w = self._scaled_weight(gain, x.dtype)
+        if w.ndim == 2:
+            return x @ w.t()
+        return F.conv2d(x, w, padding=w.shape[-1] // 2)
+
+    def _scaled_weight(self, gain, dtype):
+        """The weight used: ``normalize(w) * gain / sqrt(fan_in)`` in ``dtype`` (EDM2 Eq. 66-67)."""
         w = self.weight.to(torch.float32)
         if self.training:
             with torch.no_grad():
                 self.weight.copy_(normalize(w))  # forced weight normalisation (EDM2 Sec. 2.3)
         w = normalize(w)
         w = w * (gain / math.sqrt(w[0].numel()))
-        w = w.to(x.dtype)
-        if w.ndim == 2:
-            return x @ w.t()
-        return F.conv2d(x, w, padding=w.shape[-1] // 2)
+        return w.to(dtype)
+
+    def _inference_weight(self, gain, dtype):
+        """The scaled weight, cached between inference calls; None when it must be recomputed.
+
+        Only in eval mode and when no graph to the weight (or a tensor gain) is wanted; the
+        cache is keyed on the tensors' identity, storage and in-place version counters, so any
+        change of the weights (optimizer step, EMA update, ``load_state_dict``) recomputes it.
+        The cached tensor is the one :meth:`_scaled_weight` returns, so outputs are unchanged.
+        """
+        if self.training:
+            return None
+        tensors = [self.weight] + ([gain] if torch.is_tensor(gain) else [])
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return None
+        key = (dtype, None if torch.is_tensor(gain) else float(gain)) + tuple(
+            (id(t), t.data_ptr(), t.device, t._version) for t in tensors)
+        cached = getattr(self, "_weight_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable outside inference mode
+            w = self._scaled_weight(gain, dtype)
+        self._weight_cache = (key, w)
+        return w
 
 
 def resample(x, mode):

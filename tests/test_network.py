@@ -117,3 +117,61 @@ def test_initialisation_is_seeded():
     c = build_network(TINY, generator=gen(4)).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+# ---- inference weight cache (must not change outputs or training) ----
+
+
+def _net():
+    return build_network("demo-xxs", 1, 0, generator=torch.Generator().manual_seed(0))
+
+
+def test_inference_weight_cache_keeps_outputs_and_follows_weight_changes():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 1, 16, 16, generator=gen)
+    c = torch.randn(2, generator=gen)
+    cached, plain = _net().eval(), _net().eval()
+    with torch.no_grad():
+        for p in plain.parameters():  # gains != 0 so the tensor-gain path matters
+            p.add_(0.1) if p.ndim == 0 else None
+        cached.load_state_dict(plain.state_dict())
+    orig = MPConv._inference_weight
+    try:
+        MPConv._inference_weight = lambda self, gain, dtype: None  # the uncached reference
+        with torch.no_grad():
+            ref = plain(x, c)
+    finally:
+        MPConv._inference_weight = orig
+    with torch.no_grad():
+        first, second = cached(x, c), cached(x, c)
+    assert torch.equal(first, ref) and torch.equal(second, ref)
+    assert all(getattr(m, "_weight_cache", None) is not None for m in cached.modules() if isinstance(m, MPConv))
+    # An in-place weight change (optimizer step, EMA, load_state_dict) must be seen.
+    with torch.no_grad():
+        cached.conv_out.weight.mul_(-1.0)
+        cached.out_gain.add_(0.5)
+    with torch.no_grad():
+        changed = cached(x, c)
+    assert not torch.allclose(changed, ref)
+    MPConv._inference_weight = lambda self, gain, dtype: None
+    try:
+        with torch.no_grad():
+            assert torch.equal(changed, cached(x, c))
+    finally:
+        MPConv._inference_weight = orig
+
+
+def test_no_cache_in_training_or_with_weight_gradients():
+    net = _net()
+    with torch.no_grad():
+        net.out_gain.fill_(1.0)  # 0 at initialisation would cut the gradient to the weights
+    x = torch.randn(2, 1, 16, 16)
+    c = torch.randn(2)
+    net.train()
+    net(x, c).sum().backward()
+    assert all(getattr(m, "_weight_cache", None) is None for m in net.modules() if isinstance(m, MPConv))
+    assert net.conv_in.weight.grad is not None
+    net.eval().zero_grad()
+    net(x, c).square().sum().backward()  # eval with trainable weights: gradients still reach them
+    assert net.conv_in.weight.grad is not None and net.conv_in.weight.grad.abs().sum() > 0
+    assert all(getattr(m, "_weight_cache", None) is None for m in net.modules() if isinstance(m, MPConv))
