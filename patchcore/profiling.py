@@ -2,23 +2,34 @@
 
 Memory method (stated in every result as ``memory_method``):
 
-- CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus the bytes
-  allocated before the first call (model weights and input are excluded);
-- CPU: the peak resident set size after resetting the kernel's peak mark (``/proc/self/clear_refs``,
-  ``VmHWM``) minus the resident size before the first call; where that reset is not possible,
-  the rise of the process's peak resident set size (``resource.getrusage(RUSAGE_SELF)
-  .ru_maxrss``) over its value before the first call. The peak of a process never goes down,
-  so call this in a fresh process per point (the CLI below does exactly one point).
+- CUDA: ``torch.cuda.max_memory_allocated`` over the timed calls (``reset_peak_memory_stats``
+  after the warm-up call), minus the bytes allocated before them (model weights, the network's
+  cached scaled weights and the input are excluded);
+- CPU (``peak_bytes``): the CPU allocator's own count of live tensor bytes, recorded by the
+  torch profiler with ``profile_memory=True`` (the running total of its ``[memory]`` events,
+  "Total Allocated" counted from the start of the profile) during one denoiser call after the
+  warm-up; its maximum is the exact, deterministic peak of tensor bytes allocated by the call
+  (input and weights, allocated before, are excluded; buffers that libraries allocate outside
+  the torch allocator are not counted). The timed calls run without the profiler.
+- CPU, secondary (``peak_rss_bytes``): the peak resident set size after resetting the kernel's
+  peak mark (``/proc/self/clear_refs``, ``VmHWM``) minus the resident size before the first
+  call, over the warm-up and timed calls (or, where the reset is not possible, the rise of
+  ``getrusage`` ``ru_maxrss``). It includes allocator caching and library workspaces and varies
+  by ~10-20 MB between runs, so call it in a fresh process per point (the CLI does one point).
 
 Run ``python -m patchcore.profiling --json --network demo-xxs --image-size 256 --patch 64
---micro-batch 16 [--grad]`` to measure one point and print one JSON line.
+--micro-batch 16 [--grad]`` to measure one point and print one JSON line (the last line of
+stdout).
 """
 
 import argparse
+import contextlib
 import inspect
 import json
+import os
 import resource
 import sys
+import tempfile
 import time
 
 import torch
@@ -54,6 +65,96 @@ def _reset_peak_rss():
         return False
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null inside the block (the profiler's C++ log lines)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _peak_of_running_total(deltas):
+    """Largest prefix sum of ``deltas`` (bytes allocated > 0, freed < 0), at least 0."""
+    total = peak = 0
+    for d in deltas:
+        total += d
+        peak = max(peak, total)
+    return int(peak)
+
+
+def _memory_deltas_low_level(fn):
+    """Signed sizes of the CPU allocator's allocations/frees during ``fn()``, in order.
+
+    Uses the profiler's C++ entry points directly (the same kineto session as
+    ``torch.profiler.profile(profile_memory=True)``, without building Python events for every
+    operator, which costs several times the call itself on small tiles).
+    """
+    from torch._C._profiler import ProfilerActivity, _ExperimentalConfig
+    from torch.autograd.profiler import (
+        ProfilerConfig,
+        ProfilerState,
+        _disable_profiler,
+        _enable_profiler,
+        _prepare_profiler,
+    )
+
+    config = ProfilerConfig(ProfilerState.KINETO, False, True, False, False, False, _ExperimentalConfig())
+    activities = {ProfilerActivity.CPU}
+    _prepare_profiler(config, activities)
+    _enable_profiler(config, activities)
+    try:
+        fn()
+    finally:
+        result = _disable_profiler()
+    return [e.nbytes() for e in result.events() if e.name() == "[memory]" and e.device_type() == torch._C._autograd.DeviceType.CPU]
+
+
+def _memory_deltas_chrome_trace(fn):
+    """As :func:`_memory_deltas_low_level` through the public ``torch.profiler`` API: the
+    ``[memory]`` events of the exported chrome trace ("Bytes"; their running sum is the
+    allocator's "Total Allocated" from the start of the profile)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    fd, path = tempfile.mkstemp(suffix=".json", prefix="patchcore-profile-")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as fh:
+            trace = json.load(fh)
+    finally:
+        os.unlink(path)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    memory = [e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0]
+    memory.sort(key=lambda e: (e["ts"], e["args"].get("Ev Idx", 0)))
+    return [e["args"]["Bytes"] for e in memory]
+
+
+def cpu_allocator_peak(fn):
+    """Run ``fn()`` once under the torch profiler and return the peak of live CPU tensor bytes.
+
+    With ``profile_memory=True`` the profiler records every allocation and free of the CPU
+    allocator as a ``[memory]`` event (size signed, and "Total Allocated", the allocator's live
+    bytes counted from the start of profiling); the largest running total over the call is the
+    exact, deterministic peak that ``fn`` adds over what was live before it (0 if it frees more
+    than it allocates). Blocks allocated before the profile are not tracked.
+    """
+    with _quiet_stderr():
+        try:
+            deltas = _memory_deltas_low_level(fn)
+        except (ImportError, AttributeError, TypeError):  # private API changed: the public route
+            deltas = _memory_deltas_chrome_trace(fn)
+    return _peak_of_running_total(deltas)
+
+
 def _is_factory(obj):
     """True for a callable that takes no arguments (a factory), False for a prior ``(x, sigma)``."""
     if isinstance(obj, torch.nn.Module) or not callable(obj):
@@ -81,8 +182,11 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     loss through the denoiser with the memory-bounded tile-by-tile gradient
     (:func:`patchcore.patches.denoise_vjp`). One warm-up call, then ``nfe`` timed calls.
 
-    Returns a dict with ``time_per_nfe_s``, ``peak_bytes`` (rise over the state before the
-    first call), ``memory_method`` and the point's settings.
+    Returns a dict with ``time_per_nfe_s``, ``peak_bytes`` (CUDA: rise of the allocator's peak
+    over the state before the first call; CPU: the allocator peak of one profiled call, see
+    :func:`cpu_allocator_peak`), on CPU ``peak_rss_bytes`` (secondary, see the module
+    docstring), ``output_bytes`` (size of the denoised image, part of every peak),
+    ``memory_method`` and the point's settings.
     """
     device = torch.device(device)
     if isinstance(prior, str):
@@ -108,35 +212,46 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
 
     cuda = device.type == "cuda"
     if cuda:
+        # Warm-up first: it also fills the network's cache of scaled weights, which are weights.
+        call()
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
-        method = "cuda max_memory_allocated minus allocated before the first call"
-    elif _reset_peak_rss():
-        before = _proc_status_bytes("VmRSS")
-        method = "cpu peak RSS (VmHWM, reset before the first call) minus RSS before the first call"
+        method = ("cuda max_memory_allocated over the timed calls (peak reset after the warm-up) minus "
+                  "allocated before them (weights, cached scaled weights and input excluded)")
     else:
-        before = _rss_bytes()
-        method = "cpu peak RSS rise (getrusage ru_maxrss) over the fresh process's peak before the first call"
-    call()  # warm-up (counts towards the peak: the same sizes are allocated)
-    if cuda:
-        torch.cuda.synchronize(device)
+        method = ("cpu allocator peak: largest running total ('Total Allocated' from profile start) of the "
+                  "CPU allocator's [memory] events recorded by the torch profiler (profile_memory=True) "
+                  "during one call after the warm-up and the timed calls (exact live tensor bytes allocated "
+                  "by the call; input, weights and the network's cached weights excluded; timing without "
+                  "the profiler); secondary peak_rss_bytes: ")
+        if _reset_peak_rss():
+            rss_reset = True
+            before = _proc_status_bytes("VmRSS")
+            method += "peak RSS (VmHWM, reset before the first call) minus RSS before the first call"
+        else:
+            rss_reset = False
+            before = _rss_bytes()
+            method += "rise of peak RSS (getrusage ru_maxrss) over its value before the first call"
+        call()  # warm-up (counts towards the RSS peak: the same sizes are allocated)
     start = time.perf_counter()
     for _ in range(int(nfe)):
         call()
     if cuda:
         torch.cuda.synchronize(device)
     elapsed = (time.perf_counter() - start) / int(nfe)
+    extra = {}
     if cuda:
         peak = torch.cuda.max_memory_allocated(device) - before
-    elif method.startswith("cpu peak RSS (VmHWM"):
-        peak = _proc_status_bytes("VmHWM") - before
     else:
-        peak = _rss_bytes() - before
+        rss = (_proc_status_bytes("VmHWM") if rss_reset else _rss_bytes()) - before
+        extra["peak_rss_bytes"] = int(rss)
+        peak = cpu_allocator_peak(call)  # after the RSS reading: the profiler's own memory is not counted there
     p, k, m = den.geometry(image_size)
     return {"image_size": image_size, "patch": patch, "micro_batch": micro_batch, "grad": bool(grad),
             "device": str(device), "nfe": int(nfe), "tiles": k * k, "padded_size": k * p,
-            "time_per_nfe_s": elapsed, "peak_bytes": int(peak), "memory_method": method}
+            "time_per_nfe_s": elapsed, "peak_bytes": int(peak), **extra,
+            "output_bytes": x.numel() * x.element_size(), "memory_method": method}
 
 
 def _patch_arg(text):
