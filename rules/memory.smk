@@ -1,5 +1,5 @@
 # Fig. 3: peak memory of the DiffPIR denoiser call vs inference patch size, one fresh process
-# per point (CPU: the process's peak resident memory; CUDA: torch.cuda.max_memory_allocated).
+# per point (the allocator's peak: CPU from the torch profiler, CUDA max_memory_allocated).
 
 
 rule memory:

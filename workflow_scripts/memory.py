@@ -1,7 +1,8 @@
 """Rule memory: peak memory and time of one DiffPIR denoiser call (Roy et al. Fig. 3).
 
-Each point runs in a fresh process (`python -m patchcore.profiling`), so a process's peak
-memory belongs to one point only; on CUDA the allocator's own peak is used.
+Each point runs in a fresh process (`python -m patchcore.profiling`); the peak is the
+allocator's own statistic (CPU: the torch profiler's memory events; CUDA:
+torch.cuda.max_memory_allocated), the peak resident memory is kept beside it.
 """
 
 import json
@@ -39,5 +40,6 @@ for size in m["image_sizes"]:
             rows.append({"image_size": size, "infer": str(infer), "micro_batch": micro_batch,
                          "tiles": r["tiles"], "padded_size": r["padded_size"],
                          "peak_mb": r["peak_bytes"] / 2**20, "time_per_nfe_s": r["time_per_nfe_s"],
+                         "peak_rss_mb": r["peak_rss_bytes"] / 2**20 if "peak_rss_bytes" in r else float("nan"),
                          "device": r["device"], "memory_method": r["memory_method"]})
 write_text(sm.output[0], pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
