@@ -66,7 +66,9 @@ def dps(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, zeta=0.5,
     by tile when it is a shifted-grid denoiser (:func:`patchcore.patches.denoise_vjp`).
 
     ``zeta`` is on the ``[0, 1]`` scale: the official ``zeta`` on ``[-1, 1]`` images equals 2x ours.
-    ``sigma_y`` is unused (DPS's step size absorbs it), kept for the common signature.
+    ``sigma_y`` is unused (DPS's step size absorbs it), kept for the common signature. The last
+    Tweedie estimate is taken at ``sigmas[-1]``: with few NFE, a grid ending far below the
+    measurement noise lets the data steps re-fit that noise, so ``sigma_min`` is worth tuning.
     """
     if step not in ("ancestral", "euler"):
         raise ValueError(f"dps: step must be 'ancestral' or 'euler', got {step!r}")
@@ -125,17 +127,23 @@ def diffpir(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, lam=7
 
 
 def padis(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, inner=10, zeta=0.3, eps=0.5,
-          init="noise"):
+          init="noise", noise="slide"):
     """PaDIS sampler (Hu et al. 2024, the "DPS with Langevin dynamics" slide algorithm).
 
     For each level ``sigma_t`` (decreasing) and each of ``inner`` iterations: a new grid shift
     and patch denoising ``d = D(x, sigma_t)`` (lines 3-9, one NFE); score ``s = (d - x) /
     sigma_t^2`` (line 10); data term ``x -= zeta_t grad_x ||A d(x) - y||^2`` with ``zeta_t =
     zeta / ||A d(x) - y||`` (line 11, per image); Langevin update with ``alpha_t = eps
-    sigma_t^2``: ``x += alpha_t/2 s + sqrt(alpha_t) z`` (lines 12-14). We take ``z ~ N(0, I)``
-    (annealed Langevin, Song & Ermon 2019), so the injected noise has std ``sqrt(eps) sigma_t``.
-    NFE = ``len(sigmas) * inner``. ``sigma_y`` is unused (kept for the common signature).
+    sigma_t^2``: ``x += alpha_t/2 s + sqrt(alpha_t) z`` (lines 12-14).
+
+    ``noise='slide'``: ``z ~ N(0, sigma_t^2 I)`` as on the slide, with ``sigma_t`` on the
+    network's ``[-1, 1]`` scale (twice ours), so the injected noise has std ``2 sqrt(eps)
+    sigma_t^2`` on the ``[0, 1]`` scale; ``noise='unit'``: ``z ~ N(0, I)`` (annealed Langevin,
+    Song & Ermon 2019), std ``sqrt(eps) sigma_t``. NFE = ``len(sigmas) * inner``. ``sigma_y`` is
+    unused (kept for the common signature).
     """
+    if noise not in ("slide", "unit"):
+        raise ValueError(f"padis: noise must be 'slide' or 'unit', got {noise!r}")
     levels = _levels(sigmas)
     x = _initial(y, op, levels[0], generator, init)
     k = 0
@@ -148,7 +156,8 @@ def padis(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, inner=1
             x = x - _per_image(float(zeta) / residual, x) * grad
             # Lines 12-14: Langevin step with alpha_t = eps * sigma_t^2.
             alpha = float(eps) * s**2
-            x = (x + 0.5 * alpha * score + math.sqrt(alpha) * _randn(x, generator)).detach()
+            z_std = 2 * s if noise == "slide" else 1.0
+            x = (x + 0.5 * alpha * score + math.sqrt(alpha) * z_std * _randn(x, generator)).detach()
             if callback is not None:
                 callback({"i": k, "x": x, "denoised": d, "sigma": s})
             k += 1

@@ -85,6 +85,21 @@ def test_padis_improves_on_baseline(task, sigma_y):
     assert rms(out.mean(0, keepdim=True), x) < 0.9 * rms(op.baseline(y[:1]), x)
 
 
+@pytest.mark.parametrize("noise,step_std", [("slide", lambda s, eps: 2 * eps**0.5 * s**2),
+                                             ("unit", lambda s, eps: eps**0.5 * s)])
+def test_padis_langevin_noise_scale(noise, step_std):
+    """With a denoiser that returns its input (zero score) and no data term, one PaDIS step only
+    adds the Langevin noise: its std is 2 sqrt(eps) sigma^2 ('slide', z ~ N(0, sigma^2) on the
+    [-1, 1] scale) or sqrt(eps) sigma ('unit'), on top of the initial sigma."""
+    s, eps = 0.2, 0.5
+    y = torch.zeros(1, 1, 256, 256, dtype=torch.float64)
+    out = SOLVERS["padis"](lambda x, sigma: x, y, make_operator("denoise", 256), torch.tensor([s]),
+                           generator=torch.Generator().manual_seed(0), sigma_y=0.1, inner=1, zeta=0.0,
+                           eps=eps, noise=noise)
+    expected = (s**2 + step_std(s, eps) ** 2) ** 0.5
+    assert float((out - MEAN).std()) == pytest.approx(expected, rel=0.02)
+
+
 def test_dps_patch_gradient_path_matches_plain_denoiser():
     """A pixel-wise prior inside the shifted grid gives the same DPS result as applied directly,
     so the tile-by-tile gradient path (denoise_vjp) is exercised end to end."""
