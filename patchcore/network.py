@@ -249,8 +249,11 @@ class Block(nn.Module):
         """Self-attention with pixel-normalised queries, keys and values (EDM2 Sec. 3)."""
         b, c, h, w = x.shape
         qkv = self.attn_qkv(x).reshape(b, self.num_heads, c // self.num_heads, 3, h * w)
-        q, k, v = normalize(qkv, dim=2).unbind(3)  # each (B, heads, C/heads, HW)
-        y = F.scaled_dot_product_attention(q.transpose(2, 3), k.transpose(2, 3), v.transpose(2, 3))
+        qkv = normalize(qkv, dim=2)
+        # (3, B, heads, HW, C/heads), contiguous: with strided q/k/v PyTorch's CPU attention
+        # falls back to the math path, which materialises the whole HW x HW weight matrix.
+        q, k, v = qkv.permute(3, 0, 1, 4, 2).contiguous().unbind(0)
+        y = F.scaled_dot_product_attention(q, k, v)  # (B, heads, HW, C/heads)
         return self.attn_proj(y.transpose(2, 3).reshape(b, c, h, w))
 
 

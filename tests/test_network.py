@@ -175,3 +175,24 @@ def test_no_cache_in_training_or_with_weight_gradients():
     net(x, c).square().sum().backward()  # eval with trainable weights: gradients still reach them
     assert net.conv_in.weight.grad is not None and net.conv_in.weight.grad.abs().sum() > 0
     assert all(getattr(m, "_weight_cache", None) is None for m in net.modules() if isinstance(m, MPConv))
+
+
+def test_attention_takes_the_memory_efficient_path_on_cpu():
+    """One attention call at 4096 tokens must not materialise the 4096 x 4096 weight matrix
+    (64 MiB in float32): PyTorch's math fallback, taken for strided q/k/v, does."""
+    from patchcore.profiling import cpu_allocator_peak
+
+    block = Block(32, 32, emb_channels=16, flavor="enc", attention=True, head_channels=32).eval()
+    x = unit((1, 32, 64, 64), 3)
+    tokens = 64 * 64
+    full_matrix = tokens * tokens * 4
+    with torch.no_grad():
+        peak = cpu_allocator_peak(lambda: block._attention(x))
+        y = block._attention(x)
+        # The same attention written out with the explicit weight matrix (reference).
+        qkv = normalize(block.attn_qkv(x).reshape(1, 1, 32, 3, tokens), dim=2)
+        q, k, v = (qkv[:, :, :, i].transpose(2, 3) for i in range(3))
+        weights = torch.softmax(q @ k.transpose(2, 3) / 32 ** 0.5, dim=-1)
+        ref = block.attn_proj((weights @ v).transpose(2, 3).reshape(1, 32, 64, 64))
+    assert peak < full_matrix / 8, f"attention peak {peak / 2**20:.1f} MiB (matrix {full_matrix / 2**20:.0f} MiB)"
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-4)
