@@ -13,19 +13,21 @@
 #
 # Environment:
 #   PATCHCORE_SLURM_DIR      private directory (default /tmp/patchcore-slurm)
-#   PATCHCORE_SLURM_TIMEOUT  seconds to wait for the node to become idle (default 60)
+#   PATCHCORE_SLURM_TIMEOUT  seconds to wait for the node to become idle (default 300)
 #   PATCHCORE_SLURM_CPUS     CPUs the node announces (default: max(real, 16))
 #   PATCHCORE_SLURM_MEM_MB   memory the node announces (default: max(real, 65536))
 #   PATCHCORE_SLURMCTLD_PORT / PATCHCORE_SLURMD_PORT  (default 6817 / 6818)
+#   PATCHCORE_SLURM_MIN_JOB_AGE  seconds a finished job's record is kept (default 86400)
 # The node announces at least 16 CPUs and 64 GB (SlurmdParameters=config_overrides) so that the
 # requests of slurm/config.yaml, sized for a real GPU node, are accepted unchanged; nothing
 # binds or limits them here (task/none, no cgroups), so the tiny test jobs simply run.
 set -euo pipefail
 
 dir=${PATCHCORE_SLURM_DIR:-/tmp/patchcore-slurm}
-timeout_s=${PATCHCORE_SLURM_TIMEOUT:-60}
+timeout_s=${PATCHCORE_SLURM_TIMEOUT:-300}
 ctld_port=${PATCHCORE_SLURMCTLD_PORT:-6817}
 slurmd_port=${PATCHCORE_SLURMD_PORT:-6818}
+min_job_age=${PATCHCORE_SLURM_MIN_JOB_AGE:-86400}
 partition=main
 
 die() { echo "slurm-up: $*" >&2; exit 1; }
@@ -125,8 +127,10 @@ SwitchType=switch/none
 GresTypes=gpu
 ReturnToService=2
 SlurmdParameters=config_overrides
-# Keep finished jobs visible to squeue for 5 minutes (the executor's status command).
-MinJobAge=300
+# Keep finished jobs' records (squeue, the executor's status command; scontrol show job, which
+# the tests read after a workflow ends) for a day, far longer than any test run however slow the
+# machine: Slurm's default of 300 s purged them before a loaded machine's test got to read them.
+MinJobAge=$min_job_age
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:1 Features=patchcore State=UNKNOWN
 PartitionName=$partition Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -147,9 +151,9 @@ export SLURM_CONF=$dir/etc/slurm.conf
 
 # 3. Start the daemons (each daemonizes and writes its PID file); record each PID at once.
 : > "$dir/pids"
-record() {  # record NAME PIDFILE: wait up to 10 s for the PID file, then append "NAME PID"
+record() {  # record NAME PIDFILE: wait up to 60 s for the PID file, then append "NAME PID"
   local i
-  for i in $(seq 100); do
+  for i in $(seq 600); do
     if [ -s "$2" ] && alive "$1" "$(cat "$2")"; then echo "$1 $(cat "$2")" >> "$dir/pids"; return 0; fi
     sleep 0.1
   done

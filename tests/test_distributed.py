@@ -70,7 +70,7 @@ def test_two_ranks_match_one(tmp_path):
         env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "RANK": str(rank),
                "WORLD_SIZE": "2", "LOCAL_RANK": str(rank), "OMP_NUM_THREADS": "1"}
         procs.append(subprocess.Popen([sys.executable, str(script), json.dumps(OPTIONS), str(out)], env=env))
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert [p.wait() for p in procs] == [0, 0]  # pytest's timeout catches a hang
     two = torch.load(out, weights_only=True)
     one = single_process()
     losses_one = torch.tensor([r["loss"] for r in one["history"] if "loss" in r])

@@ -1,7 +1,7 @@
 """The Slurm profile (slurm/config.yaml) against a real single-node Slurm started by ci/slurm-up.sh.
 
-What is checked, from Slurm's own records (`scontrol show job`, kept for MinJobAge=300 s): the
-GPU rules of the profile went through sbatch with `--gpus=1` (TresPerJob=gres:gpu:1) and the CPU
+What is checked, from Slurm's own records (`scontrol show job`, read after the workflow ends; the
+test cluster keeps them for MinJobAge, a day, longer than any run is allowed to take): the GPU rules of the profile went through sbatch with `--gpus=1` (TresPerJob=gres:gpu:1) and the CPU
 rules without a GPU; site settings given as environment variables reached sbatch; the jobs ran
 with this interpreter (the project's venv); the target was produced. Slurm is stopped again by
 ci/slurm-down.sh whatever the outcome, unless it was already up before the tests.
@@ -24,6 +24,12 @@ SLURM_DIR = Path(os.environ.get("PATCHCORE_SLURM_DIR", "/tmp/patchcore-slurm"))
 SLURM_COMMANDS = ("slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo", "munged")
 # Status polling made quick for tests; on a real cluster the plugin's defaults are kinder.
 FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
+# Limits that only catch a hang (Snakemake waiting forever on a status it cannot read), never a
+# slow machine: far above a run on a loaded 2-core machine (minutes), below pytest's timeout so
+# that the run's own log is what a failure shows. Slurm must keep job records at least that long.
+UP_LIMIT_S = 900  # ci/slurm-up.sh, apt-get install included
+RUN_LIMIT_S = 2700
+TEST_TIMEOUT_S = UP_LIMIT_S + RUN_LIMIT_S + 300
 
 
 def render_profile(env: dict) -> dict:
@@ -102,12 +108,16 @@ def slurm_env():
         pytest.skip(reason)
     env = dict(os.environ, PATCHCORE_SLURM_DIR=str(SLURM_DIR), SLURM_CONF=str(SLURM_DIR / "etc" / "slurm.conf"))
     env = {k: v for k, v in env.items() if not k.startswith("PATCHCORE_SLURM_") or k == "PATCHCORE_SLURM_DIR"}
-    up = subprocess.run(["timeout", "-k", "10", "900", "bash", str(ROOT / "ci" / "slurm-up.sh")],
+    up = subprocess.run(["timeout", "-k", "10", str(UP_LIMIT_S), "bash", str(ROOT / "ci" / "slurm-up.sh")],
                         env=env, capture_output=True, text=True)
     started_here = "already up" not in up.stdout
     try:
         if up.returncode != 0:
             pytest.fail(f"ci/slurm-up.sh failed ({up.returncode}):\n{up.stdout}\n{up.stderr}")
+        age = min_job_age(env)
+        if age < RUN_LIMIT_S:
+            pytest.fail(f"the Slurm in {SLURM_DIR} keeps finished jobs {age} s (MinJobAge), less than a test "
+                        f"run may take ({RUN_LIMIT_S} s): restart it with ci/slurm-down.sh and ci/slurm-up.sh")
         yield env
     finally:
         if started_here:
@@ -115,7 +125,13 @@ def slurm_env():
                            env=env, capture_output=True, text=True)
 
 
-def snakemake(workdir: Path, args: list[str], env: dict, limit_s: int) -> subprocess.CompletedProcess:
+def min_job_age(env: dict) -> int:
+    """Seconds the running Slurm keeps a finished job's record (its MinJobAge)."""
+    out = subprocess.run(["scontrol", "show", "config"], env=env, capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^MinJobAge\s*=\s*(\d+)", out, re.MULTILINE).group(1))
+
+
+def snakemake(workdir: Path, args: list[str], env: dict, limit_s: int = RUN_LIMIT_S) -> subprocess.CompletedProcess:
     """`snakemake --profile slurm ARGS` in workdir under `timeout -k`; unlocks after a timeout."""
     command = [sys.executable, "-m", "snakemake", "--profile", "slurm", *FAST_POLLING, *args]
     run = subprocess.run(["timeout", "-k", "10", str(limit_s), *command],
@@ -174,12 +190,13 @@ MINI_SNAKEFILE = textwrap.dedent('''
 
 @pytest.mark.slurm
 @pytest.mark.slow
+@pytest.mark.timeout(TEST_TIMEOUT_S)  # also covers starting Slurm (apt-get install on a fresh machine)
 def test_profile_sends_gpu_rules_through_sbatch_gpus(slurm_env, tmp_path):
     shutil.copytree(ROOT / "slurm", tmp_path / "slurm")
     (tmp_path / "Snakefile").write_text(MINI_SNAKEFILE)
     env = dict(slurm_env, PATCHCORE_SLURM_PARTITION="main", PATCHCORE_SLURM_CONSTRAINT="patchcore",
                PATCHCORE_SLURM_EXTRA="--nice=7")
-    run = snakemake(tmp_path, [], env, limit_s=300)
+    run = snakemake(tmp_path, [], env)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
 
@@ -204,6 +221,7 @@ def test_profile_sends_gpu_rules_through_sbatch_gpus(slurm_env, tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.slow
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_pipeline_table1_on_slurm(slurm_env, tmp_path):
     tiny = ROOT / "tests" / "configs" / "tiny.yaml"
     for needed in (ROOT / "Snakefile", tiny):
@@ -214,8 +232,7 @@ def test_pipeline_table1_on_slurm(slurm_env, tmp_path):
                                   "*.egg-info", ".pytest_cache", "logs", "out")
     shutil.copytree(ROOT, tmp_path / "wf", ignore=skip, symlinks=True)
     env = dict(slurm_env, PATCHCORE_DEVICE=os.environ.get("PATCHCORE_DEVICE", "cpu"))
-    run = snakemake(tmp_path / "wf", ["results/table1.csv", "--configfile", "tests/configs/tiny.yaml"], env,
-                    limit_s=800)
+    run = snakemake(tmp_path / "wf", ["results/table1.csv", "--configfile", "tests/configs/tiny.yaml"], env)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-6000:]
     assert (tmp_path / "wf" / "results" / "table1.csv").stat().st_size > 0

@@ -65,11 +65,11 @@ def interrupted_run(spec_path, outdir, sig):
     """Start training, send ``sig`` once a checkpoint exists, return (returncode, step at kill)."""
     proc = subprocess.Popen(command(spec_path), env=env())
     pointer = outdir / "checkpoints" / "latest.json"
-    deadline = time.time() + 60
-    while not pointer.exists() and proc.poll() is None and time.time() < deadline:
+    while not pointer.exists() and proc.poll() is None:  # no deadline: start-up may be slow under load
         time.sleep(0.01)
+    assert proc.poll() is None, "training ended before a checkpoint was seen"
     proc.send_signal(sig)
-    code = proc.wait(timeout=60)
+    code = proc.wait()
     return code, json.loads(pointer.read_text())["step"]
 
 
@@ -81,7 +81,7 @@ def weights(outdir):
 def reference(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("reference")
     make_data(tmp_path / "data.h5")
-    subprocess.run(command(make_spec(tmp_path, "straight")), env=env(), check=True, timeout=300)
+    subprocess.run(command(make_spec(tmp_path, "straight")), env=env(), check=True)
     return tmp_path / "straight"
 
 
@@ -95,7 +95,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, reference, sig):
     assert not (outdir / "model.safetensors").exists()
     assert 0 < step < STEPS
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 143)
-    subprocess.run(command(spec), env=env(), check=True, timeout=300)
+    subprocess.run(command(spec), env=env(), check=True)
     assert "resumed at step" in (tmp_path / "cut.log").read_text()
     expect, got = weights(reference), weights(outdir)
     assert expect.keys() == got.keys()
