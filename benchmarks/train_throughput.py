@@ -5,7 +5,8 @@ EMA, held-out evaluation and logging at their configured cadence) of each named 
 images of the configured size and group size, times every step, and writes
 benchmarks/results/train_throughput.json: per prior the median steps/s over a window of steps
 (robust to the occasional evaluation step and to a loaded machine) and the mean over the same
-window (which counts the evaluation steps). Usage:
+window (which counts the evaluation steps), and the steps per CPU-second of the process (what a
+step costs with a core to itself, nearly independent of other load on the machine). Usage:
 
     python benchmarks/train_throughput.py [--config config.yaml ...] [--priors mri:whole mri:patch ct:padis]
         [--window 100] [--warmup 5] [--threads 1] [--device cpu]
@@ -84,12 +85,13 @@ def measure(config, group, prior_name, device, window, warmup):
     def stamp():
         if device.type == "cuda":
             torch.cuda.synchronize()
-        stamps.append(time.perf_counter())
+        stamps.append((time.perf_counter(), time.process_time()))
         return False
 
     stamp()
     train(state, images, val, should_stop=stamp, progress=False)
-    seconds = [b - a for a, b in zip(stamps, stamps[1:])][warmup:]
+    seconds = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])][warmup:]
+    cpu = [b[1] - a[1] for a, b in zip(stamps, stamps[1:])][warmup:]
     training = options["training"]
     return {"prior": f"{group}:{prior_name}", "sampler": options["sampler"], "batch": training["batch"],
             "window_steps": len(seconds), "eval_every": training["eval_every"],
@@ -97,7 +99,11 @@ def measure(config, group, prior_name, device, window, warmup):
             "median_steps_per_s": 1 / statistics.median(seconds),
             "mean_steps_per_s": len(seconds) / sum(seconds),
             "median_seconds_per_step": statistics.median(seconds),
-            "quartile_seconds_per_step": statistics.quantiles(seconds, n=4)[::2]}
+            "quartile_seconds_per_step": statistics.quantiles(seconds, n=4)[::2],
+            # CPU time of this process per step: what the step costs when it has a core to itself
+            # (wall time above also counts waiting for a core on a loaded machine).
+            "median_cpu_seconds_per_step": statistics.median(cpu),
+            "steps_per_cpu_s": len(cpu) / sum(cpu)}
 
 
 def profile(config, group, prior_name, device, steps, warmup):
@@ -118,16 +124,18 @@ def profile(config, group, prior_name, device, steps, warmup):
         train_step(objective, state, images)
     profiler.disable()
     cprofiled_ms = (time.perf_counter() - start) / steps * 1e3
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         train_step(objective, state, images)
     plain_ms = (time.perf_counter() - start) / steps * 1e3
+    cpu_ms = (time.process_time() - start_cpu) / steps * 1e3
     stream = io.StringIO()
     pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(25)
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
     return (f"=== {group}:{prior_name}  sampler {options['sampler']}\n"
-            f"{plain_ms:.1f} ms per train_step without a profiler (mean of {steps} steps after {warmup} "
-            f"warm-up); {profiled_ms:.1f} ms under torch.profiler, {cprofiled_ms:.1f} ms under cProfile\n\n"
+            f"{plain_ms:.1f} ms per train_step without a profiler ({cpu_ms:.1f} ms of CPU time; mean of {steps} "
+            f"steps after {warmup} warm-up); {profiled_ms:.1f} ms under torch.profiler, {cprofiled_ms:.1f} ms "
+            f"under cProfile (wall times)\n\n"
             f"--- torch.profiler, operators by self CPU time ({steps} steps)\n{table}\n"
             f"--- cProfile, functions by own time ({steps} steps)\n"
             + "\n".join(stream.getvalue().strip().splitlines()[:40]) + "\n\n")
@@ -163,7 +171,8 @@ def main():
         rows.append(measure(config, group, name, device, args.window, args.warmup))
         row = rows[-1]
         print(f"{row['prior']:>10}: median {row['median_steps_per_s']:.2f} steps/s, "
-              f"mean {row['mean_steps_per_s']:.2f} steps/s over {row['window_steps']} steps", flush=True)
+              f"mean {row['mean_steps_per_s']:.2f} steps/s over {row['window_steps']} steps; "
+              f"{row['steps_per_cpu_s']:.2f} steps per CPU-second", flush=True)
     record = {"config": args.config, "device": str(device), "threads": args.threads, "torch": torch.__version__,
               "machine": platform.machine(), "note": args.note,
               "load_average_at_start": load,

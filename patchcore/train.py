@@ -13,6 +13,7 @@ The loop itself does no file I/O: checkpoints go through the ``on_checkpoint`` c
 import copy
 import hashlib
 import math
+import sys
 import time
 
 import torch
@@ -217,6 +218,14 @@ def evaluation_row(prior, val_images, training):
     return row
 
 
+def progress_line(row, steps, rate):
+    """One log line of a history row: step, mean loss, learning rate, speed, held-out error if any."""
+    line = f"step {row['step']}/{steps}: loss {row['loss']:.4f}, lr {row['lr']:.3g}, {rate:.2f} steps/s"
+    if "val_nmse" in row:
+        line += f", held-out nmse {row['val_nmse']:.4f}"
+    return line
+
+
 def train(state, train_images, val_images, *, on_checkpoint=None, should_stop=None, progress=True,
           log=None):
     """Run (or continue) training until ``options.training.steps``; returns the state.
@@ -225,6 +234,9 @@ def train(state, train_images, val_images, *, on_checkpoint=None, should_stop=No
     torch.distributed is initialised (each rank gets an equal slice of the global batch).
     ``on_checkpoint(state)`` is called on rank 0 every ``checkpoint_every`` steps, at the end, and
     when ``should_stop()`` turns true (then ``state['stopped']`` is True and training returns).
+    ``log(line)`` (rank 0) gets one line every ``log_every`` steps (:func:`progress_line`); a
+    tqdm bar is drawn only with ``progress`` and when standard error is a terminal, so a log
+    file never collects the bar's carriage-return refreshes.
     """
     from tqdm.auto import tqdm
 
@@ -236,7 +248,8 @@ def train(state, train_images, val_images, *, on_checkpoint=None, should_stop=No
         objective = torch.nn.parallel.DistributedDataParallel(objective)
     if state["step"] == 0 and rank == 0 and not state["history"]:
         state["history"].append({"step": 0, **evaluation_row(state["ema"].module, val_images, training)})
-    bar = tqdm(total=training["steps"], initial=state["step"], disable=not progress or rank != 0,
+    terminal = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    bar = tqdm(total=training["steps"], initial=state["step"], disable=not (progress and terminal) or rank != 0,
                mininterval=2.0, unit="step", dynamic_ncols=True)
     start, start_step = time.perf_counter(), state["step"]
     state["stopped"] = False
@@ -255,9 +268,8 @@ def train(state, train_images, val_images, *, on_checkpoint=None, should_stop=No
             state["history"].append(row)
             rate = (step - start_step) / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(loss=f"{row['loss']:.4f}", steps_per_s=f"{rate:.2f}")
-            if log is not None and "val_nmse" in row:
-                log(f"step {step}: loss {row['loss']:.4f}, held-out nmse {row['val_nmse']:.4f}, "
-                    f"{rate:.2f} steps/s")
+            if log is not None and rank == 0:
+                log(progress_line(row, training["steps"], rate))
         stop = bool(should_stop and should_stop())
         if world > 1:
             flag = torch.tensor(float(stop), device=next(prior.parameters()).device)
