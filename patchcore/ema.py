@@ -7,12 +7,14 @@ training, so short demo runs and long paper runs use the same setting.
 """
 
 import copy
+import functools
 import math
 
 import torch
 from torch import nn
 
 
+@functools.lru_cache(maxsize=64)  # a 200-step bisection; ema_beta asks for it at every training step
 def sigma_rel_to_gamma(sigma_rel):
     """The power-function exponent gamma > -1 whose EMA profile has relative std ``sigma_rel``."""
     if not 0 < sigma_rel < 0.2887:
@@ -54,8 +56,14 @@ class EMA(nn.Module):
     def update(self, module, step):
         """Average ``module``'s parameters in after optimiser step ``step`` (1-based); copy buffers."""
         beta = ema_beta(step, self.options)
-        for p_ema, p in zip(self.module.parameters(), module.parameters()):
-            p_ema.lerp_(p.detach().to(p_ema.dtype), 1 - beta)
-        for b_ema, b in zip(self.module.buffers(), module.buffers()):
-            b_ema.copy_(b)
+        # One multi-tensor call each (the same per-tensor arithmetic as a loop of lerp_ / copy_).
+        averaged, current = list(self.module.parameters()), [p.detach() for p in module.parameters()]
+        if all(a.dtype == c.dtype and a.device == c.device for a, c in zip(averaged, current)):
+            torch._foreach_lerp_(averaged, current, 1 - beta)
+        else:
+            for a, c in zip(averaged, current):
+                a.lerp_(c.to(a.dtype), 1 - beta)
+        buffers = list(self.module.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(module.buffers()))
         return beta

@@ -78,6 +78,13 @@ def normalize(x, dim=None, eps=1e-4):
     return x / norm.to(x.dtype)
 
 
+def normalize_(x, eps=1e-4):
+    """:func:`normalize` over all but dim 0, in place (the same arithmetic); returns ``x``."""
+    norm = torch.linalg.vector_norm(x, dim=list(range(1, x.ndim)), keepdim=True, dtype=torch.float32)
+    norm = torch.add(eps, norm, alpha=math.sqrt(norm.numel() / x.numel()))
+    return x.div_(norm.to(x.dtype))
+
+
 def pixel_norm(x, eps=1e-4):
     """Pixel normalisation: unit RMS over channels at every pixel of ``x`` (B, C, H, W)."""
     return normalize(x, dim=1, eps=eps)
@@ -155,10 +162,13 @@ class MPConv(nn.Module):
         """The weight used: ``normalize(w) * gain / sqrt(fan_in)`` in ``dtype`` (EDM2 Eq. 66-67)."""
         w = self.weight.to(torch.float32)
         if self.training:
-            with torch.no_grad():
-                self.weight.copy_(normalize(w))  # forced weight normalisation (EDM2 Sec. 2.3)
+            with torch.no_grad():  # forced weight normalisation (EDM2 Sec. 2.3), in place when w is the weight
+                if w is self.weight:
+                    normalize_(w)
+                else:
+                    self.weight.copy_(normalize(w))
         w = normalize(w)
-        w = w * (gain / math.sqrt(w[0].numel()))
+        w = w * (gain / math.sqrt(math.prod(self.weight.shape[1:])))
         return w.to(dtype)
 
     def _inference_weight(self, gain, dtype):
