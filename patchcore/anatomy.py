@@ -366,6 +366,10 @@ def _random_walk(rng, start, steps, step, turn):
 
 # ---- abdomen CT (axial, Hounsfield units, procedural) ----------------------------------
 
+CT_FIELD_OF_VIEW_MM = 380.0  # the image's side ([-1, 1]) in millimetres
+CT_SLAB = 0.75               # cranio-caudal extent of a volume, in units of t (0 = liver dome)
+CT_T_MM = 300.0              # millimetres per unit of t
+
 def _ct_layout(rng, shape, slices):
     """Every per-patient random choice of the abdomen phantom (see CT_DISTRIBUTIONS)."""
     p = draw_all(rng, CT_DISTRIBUTIONS)
@@ -653,7 +657,7 @@ def abdomen_volume(rng, slices, shape):
     """
     y, x = _grid(shape)
     p = _ct_layout(rng, shape, slices)
-    ts = p["start"] + np.linspace(0, 0.75, slices)
+    ts = p["start"] + np.linspace(0, CT_SLAB, slices)
     images = np.stack([_abdomen_slice(y, x, t, p, {k: v[i] for k, v in p["tex"].items()})
                        for i, t in enumerate(ts)])
     images = _warp(images, rng, amplitude=p["warp"] * min(shape), sigma=0.1 * min(shape))
