@@ -189,8 +189,8 @@ CT_DISTRIBUTIONS = {
     "vessel_radius": ("uniform", 0.008, 0.02),
     "mesenteric_vessels": ("integer", 6, 18),
     "ribs": ("integer", 5, 9),                      # rib cross-sections per side (upper slices)
-    "small_bowel_loops": ("integer", 12, 24),
-    "bowel_radius": ("uniform", 0.04, 0.085),
+    "small_bowel_loops": ("integer", 16, 30),
+    "bowel_radius": ("uniform", 0.045, 0.09),
     "bowel_content": ("uniform", 0.0, 1.0),         # <0.45 fluid, <0.7 gas, <0.9 stool, else contrast
     "liver_lesions": ("integer", 0, 3),
     "lesion_radius": ("uniform", 0.015, 0.07),
@@ -391,7 +391,7 @@ def _ct_layout(rng, shape, slices):
     p["mesentery"] = [(rng.uniform([-0.5, -0.4], [0.2, 0.4]), rng.normal(0, 0.3, 2),
                        draw(rng, D["vessel_radius"]) * 0.6) for _ in range(p["mesenteric_vessels"])]
     p["rib_angles"] = [np.sort(rng.uniform(0.35, 2.5, p["ribs"])) for _ in range(2)]
-    p["small_bowel"] = [dict(c=rng.uniform([-0.7, -0.6], [0.35, 0.6]), v=rng.normal(0, 0.4, 2),
+    p["small_bowel"] = [dict(c=rng.uniform([-0.75, -0.65], [0.4, 0.65]), v=rng.normal(0, 0.4, 2),
                              r=draw(rng, D["bowel_radius"]), t0=rng.uniform(0.3, 0.7),
                              content=draw(rng, D["bowel_content"]), ecc=rng.uniform(0.6, 1.0),
                              angle=rng.uniform(0, np.pi)) for _ in range(p["small_bowel_loops"])]
@@ -464,8 +464,8 @@ def _ct_spine(img, y, x, t, p, tex):
     Q = [(vy + 0.27 * s, cx)]  # spinous process
     if 0.3 < phase < 0.7:  # transverse processes in the middle of each vertebra
         P += [(vy + 0.13 * s, cx - 0.05 * s), (vy + 0.13 * s, cx + 0.05 * s)]
-        Q += [(vy + 0.1 * s, cx - 0.2 * s), (vy + 0.1 * s, cx + 0.2 * s)]
-    bone = np.minimum(np.minimum(body, arch), _segments(y, x, P, Q, [0.014 * s] * len(P)))
+        Q += [(vy + 0.17 * s, cx - 0.19 * s), (vy + 0.17 * s, cx + 0.19 * s)]
+    bone = np.minimum(np.minimum(body, arch), _segments(y, x, P, Q, [0.012 * s] * len(P)))
     img = _paint(img, bone, p["hu_cortical"])
     img = _paint(img, body + 0.012, p["hu_trabecular"] + p["tex_bone"] * tex["bone"])
     return _paint(img, canal, 15.0)
