@@ -81,3 +81,26 @@ def test_complex_slices_are_measured_by_magnitude():
     phase = rng.uniform(0, 2 * np.pi, size=mag.shape)
     cplx = np.concatenate([mag * np.cos(phase), mag * np.sin(phase)], axis=1)
     assert realism.slice_statistics(cplx) == pytest.approx(realism.slice_statistics(mag))
+
+
+def test_realism_script_groups_slices_by_volume_from_the_manifest(tmp_path):
+    import importlib.util
+
+    import pandas as pd
+
+    from patchcore.io.prepared import write_prepared
+
+    spec = importlib.util.spec_from_file_location("realism_script", "workflow_scripts/realism.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(0)
+    splits = {"train": rng.uniform(size=(4, 1, 16, 16)), "val": rng.uniform(size=(1, 1, 16, 16)),
+              "test": np.zeros((0, 1, 16, 16))}
+    rows = [dict(split="train", index=i, source_file=f"v{i // 2}", slice_index=i % 2, norm_constant=1.0)
+            for i in range(4)] + [dict(split="val", index=0, source_file="v9", slice_index=0, norm_constant=1.0)]
+    write_prepared(tmp_path / "d.h5", tmp_path / "d.csv", splits, pd.DataFrame(rows), {})
+    out = script.dataset_measures(tmp_path / "d.h5", tmp_path / "d.csv")
+    assert out["volumes"] == 3 and out["slices"] == 5 and out["inter_volume"] > 0
+    pd.DataFrame(rows[:-1]).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ValueError, match="rows for split 'val'"):
+        script.dataset_measures(tmp_path / "d.h5", tmp_path / "short.csv")
