@@ -3,7 +3,9 @@
 Pure functions of an explicit ``numpy.random.Generator``: the same generator state gives the
 same volume. Brain slices come from the MNI152 grey/white-matter templates shipped inside the
 nilearn wheel (read offline); knee and abdomen are procedural, built from signed distance
-functions of simple shapes (negative inside).
+functions of star-shaped blobs, boxes and capsules (negative inside), filled with 3-D
+power-law textures. Every random choice of the knee and abdomen is an entry of
+``KNEE_DISTRIBUTIONS`` or ``CT_DISTRIBUTIONS`` (one place to read them all).
 
 Every function returns ``(slices, H, W)`` float32: MRI in arbitrary magnitude units around
 [0, 1], CT in Hounsfield units.
@@ -22,11 +24,6 @@ def _grid(shape):
     H, W = shape
     return np.meshgrid(np.linspace(-1, 1, H, dtype=np.float32), np.linspace(-1, 1, W, dtype=np.float32),
                        indexing="ij")
-
-
-def _ellipse(y, x, cy, cx, ry, rx):
-    """Approximate signed distance to an ellipse (negative inside)."""
-    return (np.sqrt(((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2) - 1) * min(ry, rx)
 
 
 def _box(y, x, cy, cx, hy, hx):
@@ -421,7 +418,7 @@ def _ct_body(y, x, t, p, tex):
     body = np.maximum(body, y - back)  # flattened on the table
     img = np.full(y.shape, -1000.0, dtype=np.float32)
     table_y = back + 0.04
-    img = _paint(img, np.abs(y - table_y - 0.03) - 0.012 + 0.0 * x, -400.0)   # couch foam
+    img = _paint(img, np.abs(y - table_y - 0.03) - 0.012, -400.0)   # couch foam
     img = _paint(img, np.abs(y - table_y - 0.06) - 0.006, 250.0)              # couch shell
     theta = np.arctan2(y - cy, x - cx)
     fat = p["subcut_fat"] * (1 + sum(c * np.cos((k + 1) * theta + ph)
