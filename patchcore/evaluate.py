@@ -15,6 +15,14 @@ def build_operator(task_options, image_size):
     return make_operator(task_options["operator"], image_size, **params)
 
 
+def clip_image(x):
+    """Clip to the image range: [0, 1] for magnitude (C = 1); complex (C = 2) magnitude <= 1,
+    phase kept. Metrics then score the magnitude (``patchcore.metrics``)."""
+    if x.shape[1] == 1:
+        return x.clamp(0, 1)
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1.0)
+
+
 def measure(op, x, sigma_y, seed):
     """Noisy measurement ``y = A x + sigma_y n`` with noise drawn from ``seed``."""
     clean = op.A(x)
@@ -82,9 +90,9 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
         gt = images[i : i + 1].to(device)
         seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
         y = measure(op, gt, sigma_y, seed)
-        baseline = op.baseline(y).clamp(0, 1)
-        x = solvers.SOLVERS[algorithm](denoiser, y, op, sigmas, generator=generator,
-                                           sigma_y=sigma_y, **params).clamp(0, 1)
+        baseline = clip_image(op.baseline(y))
+        x = clip_image(solvers.SOLVERS[algorithm](denoiser, y, op, sigmas, generator=generator,
+                                                  sigma_y=sigma_y, **params))
         row = {"image": i, **score(x, gt)}
         row.update({f"baseline_{k}": v for k, v in score(baseline, gt).items()})
         rows.append(row)

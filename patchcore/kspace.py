@@ -75,3 +75,22 @@ def simulate_multicoil(rng, images, coils, noise=0.01):
     sigma = noise * float(images.max())
     white = rng.normal(size=(2, *coil_images.shape)) * sigma / np.sqrt(2)
     return (fft2c(coil_images) + white[0] + 1j * white[1]).astype(np.complex64)
+
+
+def complex_combine(kspace):
+    """Complex coil-combined images of fastMRI k-space.
+
+    Magnitude: root-sum-of-squares of the coil images (the fastMRI target). Phase: that of the
+    coil-combined k-space, ``angle(ifft2c(sum_c k_c))`` (the image a single virtual coil
+    summing every element would see). Single-coil k-space is just ``ifft2c(k)``.
+
+    Args:
+        kspace: complex ``(slices, coils, H, W)`` (multicoil) or ``(slices, H, W)`` (single coil).
+    Returns:
+        complex64 ``(slices, H, W)``.
+    """
+    if kspace.ndim == 3:
+        return ifft2c(kspace).astype(np.complex64)
+    magnitude = rss(ifft2c(kspace), axis=1)
+    phase = np.angle(ifft2c(kspace.sum(axis=1)))
+    return (magnitude * np.exp(1j * phase)).astype(np.complex64)

@@ -91,6 +91,28 @@ def normalise_mri(vol, rule, q=99.5):
     return np.clip(vol / const, 0, 1).astype(np.float32), const
 
 
+def resize_complex(img, size):
+    """:func:`resize` of complex ``(..., H, W)`` images (real and imaginary parts separately;
+    both resizing rules are linear, so this is the resize of the complex image)."""
+    return resize(img.real, size) + 1j * resize(img.imag, size)
+
+
+def normalise_complex(vol, rule, q=99.5):
+    """Scale a complex volume by one constant taken from its magnitude; two channels out.
+
+    Args:
+        vol: complex ``(slices, H, W)``.
+        rule: as :func:`normalise_mri`, applied to ``|vol|``.
+    Returns:
+        ``(images, const)``: float32 ``(slices, 2, H, W)`` real and imaginary parts of
+        ``vol / const`` with the magnitude clipped to 1 (the phase kept), so each channel is
+        in [-1, 1] and the magnitude equals :func:`normalise_mri` of ``|vol|``.
+    """
+    magnitude, const = normalise_mri(np.abs(vol), rule, q)
+    phase = np.angle(vol)
+    return np.stack([magnitude * np.cos(phase), magnitude * np.sin(phase)], axis=1).astype(np.float32), const
+
+
 def window_ct(hu, lo, hi):
     """Map Hounsfield units to [0, 1] through the window ``[lo, hi]`` (clipped outside)."""
     if hi <= lo:
@@ -108,5 +130,9 @@ def normalisation_sentence(entry):
         how = f"the {norm.get('q', 99.5)}th percentile"
     else:
         how = "the maximum"
+    if entry.get("channels", "magnitude") == "complex":
+        return (f"Complex MRI (real, imaginary channels): RSS magnitude with the phase of the "
+                f"coil-combined k-space, divided by {how} of the magnitude of the selected slices "
+                f"of its volume (after crop and resize), magnitude clipped to 1.")
     return (f"MRI magnitude divided by {how} of the selected slices of its volume "
             f"(after crop and resize), clipped to [0, 1].")

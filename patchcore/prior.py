@@ -2,7 +2,8 @@
 
 This module is the ONLY place where the image scale changes: callers pass images and noise
 levels on the [0, 1] scale (docs/ARCHITECTURE.md); the network works on [-1, 1] with
-sigma_data 0.5, where x' = 2x - 1 and sigma' = 2 sigma.
+sigma_data 0.5, where x' = 2x - 1 and sigma' = 2 sigma. Complex images (C = 2, real and
+imaginary in [-1, 1], centred at 0) are only scaled: x' = 2x.
 """
 
 import torch
@@ -12,15 +13,20 @@ from patchcore.network import build_network, resolve_network
 from patchcore.precond import EDMPrecond, SIGMA_DATA
 
 
+def _offset(x):
+    """1 for magnitude images ``(B, 1, H, W)`` (shifted to be centred), 0 for complex ones."""
+    return 1 if x.shape[1] == 1 else 0
+
+
 def to_model_scale(x, sigma=None):
-    """Image ``x`` in [0, 1] -> [-1, 1]; ``sigma`` on the [0, 1] scale -> model scale (x2)."""
-    x = 2 * x - 1
+    """Image ``x`` in [0, 1] -> [-1, 1] (complex: x2 only); ``sigma`` -> model scale (x2)."""
+    x = 2 * x - _offset(x)
     return x if sigma is None else (x, 2 * torch.as_tensor(sigma))
 
 
 def from_model_scale(x):
-    """Image on the model scale [-1, 1] -> the [0, 1] scale."""
-    return (x + 1) / 2
+    """Image on the model scale -> the [0, 1] scale (complex: /2 only)."""
+    return (x + _offset(x)) / 2
 
 
 class Prior(nn.Module):

@@ -1,5 +1,6 @@
 # Data: synthetic raw data in the real formats (when no download is configured), preparation
-# of raw fastMRI / AAPM data into prepared splits, and a montage of the prepared slices.
+# of raw fastMRI / AAPM data into prepared splits, measures of realism, and a montage of the
+# prepared slices.
 
 
 rule synthesize:
@@ -39,9 +40,31 @@ rule prepare_dataset:
         "../workflow_scripts/prepare.py"
 
 
+rule realism:
+    input:
+        data=expand("results/prepared/{dataset}.h5", dataset=DATASETS),
+        manifests=expand("results/prepared/{dataset}_manifest.csv", dataset=DATASETS),
+    output:
+        "results/realism.csv",
+    log:
+        "logs/realism.log",
+    params:
+        names=DATASETS,
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/realism.py"
+
+
 rule data_montage:
     input:
-        **montage_datasets(),
+        data=expand("results/prepared/{dataset}.h5", dataset=DATASETS),
+        realism="results/realism.csv",
+    params:
+        names=DATASETS,
     output:
         report("results/figures/data_montage.png", caption="../report/data_montage.rst", category="Data"),
     log:

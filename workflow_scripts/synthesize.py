@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,12 @@ def write_aapm(out, kind, s, log):
     for i, pid in enumerate(ids):
         rng = np.random.default_rng([s["seed"], i])  # per-patient seed
         hu = ANATOMY[kind](rng, s["slices"], (s["size"], s["size"]))
-        aapm_dicom.write_series(out / f"L{pid:03d}", hu, f"L{pid:03d}", rng)
-        log.info("patient L%03d: %s slices of %s px", pid, s["slices"], s["size"])
+        spacing = anatomy.CT_FIELD_OF_VIEW_MM / s["size"]
+        thickness = anatomy.CT_SLAB * anatomy.CT_T_MM / max(s["slices"] - 1, 1)
+        aapm_dicom.write_series(out / f"L{pid:03d}", hu, f"L{pid:03d}", rng, spacing=(spacing, spacing),
+                                thickness=thickness)
+        log.info("patient L%03d: %s slices of %s px (%.2f mm pixels, %.1f mm slices)", pid, s["slices"],
+                 s["size"], spacing, thickness)
 
 
 def main(sm):
@@ -82,9 +87,10 @@ def main(sm):
     writer = {"fastmri": write_fastmri, "aapm": write_aapm}[entry["format"]]
     if s["kind"] not in ANATOMY:
         raise ValueError(f"synthetic kind '{s['kind']}' unknown (known: {sorted(ANATOMY)})")
+    start = time.perf_counter()
     with atomic_dir(sm.output[0]) as tmp:
         writer(tmp, s["kind"], s, log)
-    log.info("wrote %s", sm.output[0])
+    log.info("wrote %s in %.1f s", sm.output[0], time.perf_counter() - start)
 
 
 if "snakemake" in globals():

@@ -18,31 +18,66 @@ SUFFIXES = (".ima", ".dcm")
 REQUIRED_TAGS = ("ImagePositionPatient", "Rows", "Columns", "PixelData", "RescaleSlope",
                  "RescaleIntercept")
 INTERCEPT = -1024.0
+STUDY_DATE, STUDY_TIME = "20151222", "180940"
 
 
-def _dataset(pixels, z, instance, patient_id, series_uid, study_uid, spacing):
-    """One CT slice as a pydicom Dataset with file meta (uint16 pixels)."""
+def _series_header(patient_id):
+    """Attributes shared by every slice of one patient's series (one study, one series, one
+    frame of reference), as a dict of DICOM keywords. UIDs are derived from the patient id,
+    so the same inputs give the same files."""
+    uid = lambda what: generate_uid(entropy_srcs=[patient_id, what])  # noqa: E731
+    return {
+        # Patient module (PS3.3 C.7.1.1): all Type 2.
+        "PatientName": patient_id, "PatientID": patient_id, "PatientBirthDate": "",
+        "PatientSex": "O",
+        # General Study (C.7.2.1).
+        "StudyInstanceUID": uid("study"), "StudyDate": STUDY_DATE, "StudyTime": STUDY_TIME,
+        "ReferringPhysicianName": "", "StudyID": "1", "AccessionNumber": "",
+        "StudyDescription": "Synthetic abdomen CT (patchcore)",
+        # General Series (C.7.3.1); Patient Position is 2C, required for CT.
+        "Modality": "CT", "SeriesInstanceUID": uid("series"), "SeriesNumber": 1,
+        "PatientPosition": "FFS", "SeriesDescription": "Full dose 1 mm (synthetic)",
+        # Frame of Reference (C.7.4.1).
+        "FrameOfReferenceUID": uid("frame-of-reference"), "PositionReferenceIndicator": "",
+        # General Equipment (C.7.5.1).
+        "Manufacturer": "patchcore", "ManufacturerModelName": "synthetic phantom",
+        # Contrast/Bolus (C.7.6.4), required when contrast was used: the phantom is portal venous.
+        "ContrastBolusAgent": "IV contrast (synthetic)",
+        # CT Image (C.8.2.1) values shared by the series.
+        "KVP": 120, "AcquisitionNumber": 1, "ConvolutionKernel": "B30f",
+    }
+
+
+def _dataset(pixels, z, instance, header, spacing, thickness):
+    """One CT slice as a pydicom Dataset with file meta (uint16 pixels): a CT Image IOD."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[series_uid, str(instance)])
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[header["SeriesInstanceUID"], str(instance)])
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
+    for keyword, value in header.items():
+        setattr(ds, keyword, value)
+    # SOP Common (C.12.1).
     ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-    ds.Modality, ds.PatientID, ds.PatientName = "CT", patient_id, patient_id
-    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20151222", 1, instance
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.ImagePositionPatient = [-0.5 * spacing[1] * pixels.shape[1],
-                               -0.5 * spacing[0] * pixels.shape[0], float(z)]
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    # General Image (C.7.6.1).
+    ds.InstanceNumber, ds.ContentDate, ds.ContentTime = instance, STUDY_DATE, STUDY_TIME
+    # Image Plane (C.7.6.2): the first pixel's centre, rows along +x, columns along +y.
+    ds.ImagePositionPatient = [-0.5 * spacing[1] * (pixels.shape[1] - 1),
+                               -0.5 * spacing[0] * (pixels.shape[0] - 1), float(z)]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.SliceLocation, ds.SliceThickness = float(z), 1.0
     ds.PixelSpacing = [float(spacing[0]), float(spacing[1])]
+    ds.SliceThickness, ds.SliceLocation = float(thickness), float(z)
+    # Image Pixel (C.7.6.3) with the CT Image constraints (C.8.2.1): one 16-bit grey sample.
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    # CT Image (C.8.2.1).
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = 1, INTERCEPT, "HU"
-    ds.KVP, ds.ConvolutionKernel = 120, "B30f"
+    # VOI LUT (C.11.2): an abdomen window for viewers.
+    ds.WindowCenter, ds.WindowWidth = 40, 400
     ds.PixelData = pixels.astype("<u2").tobytes()
     return ds
 
@@ -50,20 +85,19 @@ def _dataset(pixels, z, instance, patient_id, series_uid, study_uid, spacing):
 def write_series(folder, hu_volume, patient_id, rng, spacing=(0.7, 0.7), thickness=1.0):
     """Write ``hu_volume`` ``(slices, H, W)`` as AAPM-named ``.IMA`` files into ``folder``.
 
-    Pixels are ``round(HU) + 1024`` clipped to the uint16 range [0, 4095]. Slice ``i`` sits at
+    Every file is a CT Image IOD (PS3.3 A.3) with every Type 1 and Type 2 attribute of its
+    mandatory modules; one study, one series and one frame of reference per patient. Pixels
+    are ``round(HU) + 1024`` clipped to the 12-bit range [0, 4095]. Slice ``i`` sits at
     z = -i * thickness (head first, going down); the instance numbers and file names are
     assigned in a random order, so only ImagePositionPatient gives the anatomical order.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pixels = np.clip(np.rint(np.asarray(hu_volume, dtype=np.float64)) - INTERCEPT, 0, 4095)
-    # UIDs derived from the patient id, so the same inputs give the same files.
-    series_uid = generate_uid(entropy_srcs=[patient_id, "series"])
-    study_uid = generate_uid(entropy_srcs=[patient_id, "study"])
+    header = _series_header(patient_id)
     order = rng.permutation(len(pixels))
     for instance, i in enumerate(order, start=1):
-        ds = _dataset(pixels[i], -i * thickness, instance, patient_id, series_uid, study_uid,
-                      spacing)
+        ds = _dataset(pixels[i], -i * thickness, instance, header, spacing, thickness)
         stamp = f"{rng.integers(10**5, 10**6)}.{rng.integers(10**8, 10**9)}"
         name = f"{patient_id}_FD_1_1.CT.0001.{instance:04d}.2015.12.22.18.09.40.{stamp}.IMA"
         ds.save_as(folder / name, enforce_file_format=True)

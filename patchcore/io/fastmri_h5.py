@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import h5py
 import numpy as np
 
-from patchcore.kspace import ifft2c, rss
+from patchcore.kspace import complex_combine, ifft2c, rss
 from patchcore.preparation import center_crop
 
 _NS = {"m": "http://www.ismrm.org/ISMRMRD"}
@@ -73,18 +73,23 @@ def num_slices(path, target="reconstruction_rss"):
         return _check(path, f, target).shape[0]
 
 
-def read_volume(path, target="reconstruction_rss", slices=None):
-    """Target images of one fastMRI volume, float32 ``(n, h, w)``.
+def read_volume(path, target="reconstruction_rss", slices=None, complex_images=False):
+    """Target images of one fastMRI volume, float32 ``(n, h, w)`` (complex64 if ``complex_images``).
 
     Args:
         target: ``'reconstruction_rss'`` (or another ``reconstruction_*`` dataset) to read the
             stored reference, or ``'kspace'`` to reconstruct it: ``ifft2c`` + RSS over coils,
             then a centre crop to the header's recon matrix.
         slices: sorted slice indices to read (default every slice).
+        complex_images: return complex images (needs ``target='kspace'``): RSS magnitude with
+            the phase of the coil-combined k-space (:func:`patchcore.kspace.complex_combine`).
     Raises:
         ValueError starting with ``path``: unreadable or truncated file, missing key or
         attribute, wrong rank, non-finite values.
     """
+    if complex_images and target != "kspace":
+        raise ValueError(f"{path}: complex images need target 'kspace' (stored reconstructions "
+                         f"such as '{target}' are magnitude only)")
     with _open(path) as f:
         data = _check(path, f, target)
         index = slice(None) if slices is None else list(slices)
@@ -97,12 +102,15 @@ def read_volume(path, target="reconstruction_rss", slices=None):
         raise ValueError(f"{path}: '{target}' contains NaN or Inf values")
     if target != "kspace":
         return values.astype(np.float32)
-    coil_images = ifft2c(values)
-    images = rss(coil_images, axis=1) if values.ndim == 4 else np.abs(coil_images)
+    if complex_images:
+        images = complex_combine(values)
+    else:
+        coil_images = ifft2c(values)
+        images = (rss(coil_images, axis=1) if values.ndim == 4 else np.abs(coil_images)).astype(np.float32)
     h, w = recon_size(path, header)
     if h > images.shape[-2] or w > images.shape[-1]:
         raise ValueError(f"{path}: recon matrix {(h, w)} larger than k-space {images.shape[-2:]}")
-    return center_crop(images, (h, w)).astype(np.float32)
+    return center_crop(images, (h, w))
 
 
 class _open:
