@@ -148,9 +148,8 @@ def diagnosis_figure(table, examples, task_sigma):
     ax.imshow(_montage(examples, keys), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
-    names = [k.replace(" full", " prior, whole image").replace(f" {small}", f" prior, {small}-px tiles")
-             for k in keys]
-    ax.set_title("(h) " + ", ".join(names[:3]) + "\n" + ", ".join(names[3:]) + f" (sigma {task_sigma:g})",
-                 fontsize=7)
+    names = [k.replace(" full", ": whole image").replace(f" {small}", f": {small}-px tiles") for k in keys]
+    ax.set_title(f"(h) sigma {task_sigma:g}, top: " + ", ".join(names[:3]) + "\nbottom: "
+                 + ", ".join(names[3:]), fontsize=7)
     fig.tight_layout()
     return fig
