@@ -117,6 +117,8 @@ def test_cells_and_table_at_256_px(paper_run):
         assert len(metrics) == 1 and np.isfinite(metrics[["psnr", "baseline_psnr"]].values).all()
         kept = np.load(path.with_suffix(".npy"))
         assert kept.shape == (1, 3, 1, 256, 256)
+    text = (paper_run / "results/table1.md").read_text()
+    assert "knee 1" in text and "ct 1" not in text  # the images of Table 1's datasets only
     table = pd.read_csv(paper_run / "results/table1.csv")
     assert set(table["infer"].astype(str)) == {"full", "64"} and len(table) == 4
     assert table[["whole_psnr_mean", "patch_psnr_mean"]].notna().all().all()
