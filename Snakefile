@@ -13,6 +13,7 @@ include: "rules/figures.smk"
 include: "rules/padis_common.smk"
 include: "rules/padis.smk"
 include: "rules/tuning.smk"
+include: "rules/diagnosis.smk"
 
 
 rule all:

@@ -1,6 +1,13 @@
-"""Measures used by the figures: the edge artifact of Roy et al. Fig. 1."""
+"""Measures used by the figures: the edge artifact of Roy et al. Fig. 1, and the tile
+diagnosis of a whole-trained prior (results/figures/diagnosis_tiles.png)."""
+
+import contextlib
+import types
 
 import torch
+import torch.nn.functional as F
+
+from patchcore.network import normalize
 
 
 def border_mask(h, w, band, device=None):
@@ -32,3 +39,284 @@ def edge_artifact(x, gt, band=4):
     interior = sq[:, ~mask].mean().sqrt()
     return {"border_rmse": float(border), "interior_rmse": float(interior),
             "ratio": float(border / interior.clamp_min(1e-12))}
+
+
+# ---- Tile diagnosis: why a whole-trained prior fails on small tiles ----------------------
+# Each function takes a prior (``prior(x, sigma, coords=None)`` on the [0, 1] scale, see
+# patchcore.prior) and images ``(n, C, N, N)`` in [0, 1]; the noise is fixed by a seed, so every
+# inference scheme sees the same noisy images.
+
+
+def add_noise(images, sigma, seed):
+    """``images + sigma * n`` with ``n ~ N(0, I)`` drawn from ``seed`` (same shape and dtype)."""
+    g = torch.Generator().manual_seed(int(seed))
+    return images + sigma * torch.randn(images.shape, generator=g, dtype=images.dtype)
+
+
+def tile_edge_distance(n, patch, shift):
+    """Distance in pixels of every image pixel to the nearest edge of its tile, ``(n, n)`` int.
+
+    The shifted grid of :class:`patchcore.patches.ShiftedGridDenoiser` (image ``n``, ``K = n // P
+    + 1`` tiles, pad ``M = K P - n``) with grid shift ``(sy, sx)``: tile rows start at image row
+    ``sy - M + i P``. 0 on a tile's outermost pixels, ``P // 2 - 1`` at its centre.
+    """
+    k = n // patch + 1
+    m = k * patch - n
+
+    def along(s):
+        local = (torch.arange(n) - (s - m)) % patch  # position inside the tile, 0..P-1
+        return torch.minimum(local, patch - 1 - local)
+
+    return torch.minimum(along(shift[0])[:, None], along(shift[1])[None, :])
+
+
+def denoising_stats(denoised, clean, noisy):
+    """Scores of one denoising run; every input ``(n, C, H, W)`` on the [0, 1] scale.
+
+    Returns ``psnr`` and ``input_psnr`` (means over images of the per-image PSNR, data range 1),
+    ``rmse``, and ``bias``: the mean of ``denoised - clean`` over all pixels (negative: darker).
+    """
+    def per_image_psnr(x):
+        mse = (x - clean).square().flatten(1).mean(1).clamp_min(1e-12)
+        return float((-10 * torch.log10(mse)).mean())
+
+    return {"psnr": per_image_psnr(denoised), "input_psnr": per_image_psnr(noisy),
+            "rmse": float((denoised - clean).square().mean().sqrt()),
+            "bias": float((denoised - clean).mean())}
+
+
+@torch.no_grad()
+def tile_denoising(prior, images, sigma, infer, pad, seed, seam_band=2):
+    """Held-out denoising by one inference scheme: one call of the shifted-grid denoiser per image.
+
+    Args:
+        prior: the prior; images: clean ``(n, C, N, N)`` in [0, 1]; sigma: noise std ([0, 1]).
+        infer: ``'full'`` (whole image) or a tile size P; pad: ``'reflect'`` or ``'zero'``.
+        seed: fixes the noise and the grid shifts.
+        seam_band: pixels within this distance of a tile edge count as the seams.
+
+    Returns:
+        dict of :func:`denoising_stats` plus ``seam_rmse`` and ``interior_rmse`` (the error on
+        the tile seams and inside the tiles; equal to ``rmse`` for ``'full'``) and the
+        denoised images ``(n, C, N, N)`` under ``'denoised'``.
+    """
+    from patchcore.patches import ShiftedGridDenoiser
+
+    patch = "full" if str(infer) == "full" else int(infer)
+    noisy = add_noise(images, sigma, seed)
+    den = ShiftedGridDenoiser(prior, patch, pad_mode=pad,
+                              generator=torch.Generator().manual_seed(int(seed) + 1))
+    n = images.shape[-1]
+    out, seams, distances = [], [], []
+    for i in range(images.shape[0]):
+        shift = den.draw_shift(n)
+        out.append(den.denoise(noisy[i : i + 1], sigma, shift))
+        if patch == "full" or patch >= n:
+            distances.append(torch.full((n, n), n // 2))
+        else:
+            distances.append(tile_edge_distance(n, patch, shift))
+        seams.append(distances[-1] < seam_band)
+    denoised = torch.cat(out)
+    sq = (denoised - images).square().mean(1)  # (n, N, N)
+    seam = torch.stack(seams)
+    stats = denoising_stats(denoised, images, noisy)
+    stats["seam_rmse"] = float(sq[seam].mean().sqrt()) if seam.any() else stats["rmse"]
+    stats["interior_rmse"] = float(sq[~seam].mean().sqrt())
+    stats["denoised"] = denoised
+    stats["edge_distance"] = torch.stack(distances)
+    return stats
+
+
+def error_by_edge_distance(denoised, clean, distance):
+    """RMSE and mean bias of ``denoised`` against ``clean`` ``(n, C, N, N)`` per distance to
+    the tile edge. ``distance`` ``(n, N, N)`` from :func:`tile_edge_distance`; returns
+    ``{d: (rmse, bias)}``.
+    """
+    err = (denoised - clean).mean(1)
+    return {int(d): (float(err[distance == d].square().mean().sqrt()), float(err[distance == d].mean()))
+            for d in torch.unique(distance)}
+
+
+def _reflect_pad(x, c):
+    """Mirror ``x`` ``(..., P, P)`` onto itself by ``c`` pixels per side, any ``c`` (repeated
+    reflection without repeating the edge pixel, as ``F.pad(mode='reflect')`` for ``c < P``)."""
+    while c > 0:
+        step = min(c, x.shape[-1] - 1)
+        x = F.pad(x, (step,) * 4, mode="reflect")
+        c -= step
+    return x
+
+
+@torch.no_grad()
+def windowed_tiles(prior, noisy, sigma, patch, context, fill):
+    """Denoise each tile of the aligned ``P``-pixel grid inside a larger network input.
+
+    Every tile (origin at multiples of ``patch``; ``N`` divisible by ``patch``) goes through the
+    prior inside a window of ``P + 2 context`` pixels and only its centre ``P x P`` is kept.
+    ``fill`` says what surrounds the tile in that window:
+
+    - ``'image'``: the noisy image around the tile (reflected beyond the image edge): more
+      input information *and* a larger input;
+    - ``'reflect'``: the tile mirrored onto itself: a larger input (bottleneck, fewer zero-padded
+      borders inside the tile's view) but no pixel from outside the tile;
+    - ``'zero'``: zeros (0 on the [0, 1] scale), a larger input of empty surroundings.
+
+    ``context = 0`` is plain non-overlapping tiling. ``noisy`` ``(n, C, N, N)``; returns the
+    denoised image ``(n, C, N, N)``.
+    """
+    b, c, n, _ = noisy.shape
+    if n % patch:
+        raise ValueError(f"windowed_tiles: image size {n} is not a multiple of the tile size {patch}")
+    k = n // patch
+    if fill == "image":
+        padded = _reflect_pad(noisy, context)
+        windows = [padded[:, :, i * patch : i * patch + patch + 2 * context,
+                          j * patch : j * patch + patch + 2 * context]
+                   for i in range(k) for j in range(k)]
+        windows = torch.stack(windows, 1)
+    else:
+        tiles = noisy.reshape(b, c, k, patch, k, patch).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, patch, patch)
+        if fill == "reflect":
+            windows = _reflect_pad(tiles, context)
+        elif fill == "zero":
+            windows = F.pad(tiles, (context,) * 4)
+        else:
+            raise ValueError(f"fill must be 'image', 'reflect' or 'zero', got {fill!r}")
+    windows = windows.reshape(b * k * k, c, patch + 2 * context, patch + 2 * context)
+    sig = torch.full((windows.shape[0],), float(sigma), dtype=noisy.dtype)
+    out = prior(windows, sig)[:, :, context : context + patch, context : context + patch]
+    return out.reshape(b, k, k, c, patch, patch).permute(0, 3, 1, 4, 2, 5).reshape(b, c, n, n)
+
+
+@contextlib.contextmanager
+def windowed_attention(network, tile, image_size):
+    """Inside the ``with`` block, every self-attention layer of ``network`` (a
+    :class:`patchcore.network.UNet`) attends only inside the aligned windows that a ``tile``-pixel
+    tile of an ``image_size`` input covers at the layer's resolution (at least one token).
+
+    Applied to a whole image, this gives each position the global context a tile would lose
+    through attention alone, while the convolutions still see across tile borders.
+    """
+    from patchcore.network import Block
+
+    def attention(self, x):
+        b, c, h, w = x.shape
+        win = max(1, tile * h // image_size)
+        rows = torch.arange(h * w, device=x.device) // w // win
+        cols = torch.arange(h * w, device=x.device) % w // win
+        group = rows * ((w + win - 1) // win) + cols
+        mask = group[:, None] == group[None, :]
+        qkv = self.attn_qkv(x).reshape(b, self.num_heads, c // self.num_heads, 3, h * w)
+        qkv = normalize(qkv, dim=2)
+        q, k, v = qkv.permute(3, 0, 1, 4, 2).contiguous().unbind(0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.attn_proj(y.transpose(2, 3).reshape(b, c, h, w))
+
+    blocks = [m for m in network.modules() if isinstance(m, Block) and m.num_heads]
+    for block in blocks:
+        block._attention = types.MethodType(attention, block)
+    try:
+        yield len(blocks)
+    finally:
+        for block in blocks:
+            del block._attention
+
+
+def tile_means_and_bias(denoised, clean, patch):
+    """Per tile of the aligned ``patch`` grid: clean mean intensity and mean output bias.
+
+    ``denoised``, ``clean`` ``(n, C, N, N)``; returns two 1-D tensors of length ``n (N/P)^2``.
+    """
+    b, c, n, _ = clean.shape
+    k = n // patch
+
+    def per_tile(x):
+        return x[..., : k * patch, : k * patch].reshape(b, c, k, patch, k, patch).mean((1, 3, 5)).flatten()
+
+    return per_tile(clean), per_tile(denoised - clean)
+
+
+def _intensity_bins(clean_means, biases, edges):
+    """Mean output bias and count of tiles per bin of clean tile mean (bins ``edges``)."""
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (clean_means >= lo) & (clean_means < hi)
+        if sel.any():
+            rows.append({"bin_low": lo, "bin_high": hi, "tiles": int(sel.sum()),
+                         "bias": float(biases[sel].mean())})
+    return rows
+
+
+def diagnose_tiles(priors, images, sigmas, tiles, pads, task_sigma, seed=0,
+                   intensity_edges=(0.0, 0.05, 0.2, 0.4, 0.6, 1.01)):
+    """Every measurement of the tile diagnosis, as rows of one table, plus example outputs.
+
+    Args:
+        priors: ``{name: prior}`` (e.g. the whole- and the patch-trained prior).
+        images: clean held-out images ``(n, C, N, N)`` in [0, 1], ``N`` a multiple of every tile.
+        sigmas: noise levels of the denoising sweep ([0, 1] scale).
+        tiles: tile sizes (ints, smallest last or first); ``'full'`` is always added.
+        pads: shifted-grid paddings to compare (``'reflect'``, ``'zero'``).
+        task_sigma: the noise level of the detailed experiments (the denoising task's sigma_y).
+
+    Experiments (column ``experiment``):
+        ``sweep``: held-out denoising per prior, sigma, tile size and padding
+        (:func:`tile_denoising`; one shifted-grid call, as inside a solver);
+        ``edge``: RMSE against the distance to the tile edge (smallest tile, task sigma);
+        ``window``: the smallest tile denoised inside a larger input holding the image, its own
+        reflection or zeros (:func:`windowed_tiles`);
+        ``attention``: the whole image with attention windowed to each tile size
+        (:func:`windowed_attention`);
+        ``intensity``: mean output bias of aligned tiles per bin of clean tile mean, for tiles
+        of the smallest size and for the same pixels denoised as a whole image.
+
+    Returns ``(rows, examples)``: ``examples`` maps ``'clean'``, ``'noisy'`` and
+    ``'<prior> <infer>'`` to the first image ``(C, N, N)`` at the task sigma.
+    """
+    tiles = sorted({int(t) for t in tiles if str(t) != "full"})
+    smallest = tiles[0]
+    rows, examples = [], {}
+    noisy = add_noise(images, task_sigma, seed)
+    examples["clean"], examples["noisy"] = images[0], noisy[0]
+    for name, prior in priors.items():
+        # Sweep: noise level x tile size x padding (one grid shift per image and call).
+        for sigma in sigmas:
+            for infer in ["full"] + tiles:
+                for pad in (pads if infer != "full" else pads[:1]):
+                    st = tile_denoising(prior, images, sigma, infer, pad, seed)
+                    rows.append({"experiment": "sweep", "prior": name, "sigma": sigma,
+                                 "infer": str(infer), "pad": pad if infer != "full" else "none",
+                                 **{k: v for k, v in st.items() if not torch.is_tensor(v)}})
+                    if sigma == task_sigma and pad == pads[0]:
+                        examples[f"{name} {infer}"] = st["denoised"][0]
+                        if infer == smallest:
+                            for d, (r, b) in error_by_edge_distance(st["denoised"], images,
+                                                                    st["edge_distance"]).items():
+                                rows.append({"experiment": "edge", "prior": name, "sigma": sigma,
+                                             "infer": str(infer), "pad": pad, "distance": d,
+                                             "rmse": r, "bias": b})
+        # Window: what a larger input around the smallest tile gives back.
+        for fill in ("image", "reflect", "zero"):
+            for context in (0, smallest // 4, smallest // 2, smallest, 3 * smallest // 2):
+                out = windowed_tiles(prior, noisy, task_sigma, smallest, context, fill)
+                rows.append({"experiment": "window", "prior": name, "sigma": task_sigma,
+                             "infer": str(smallest), "fill": fill, "context": context,
+                             "window": smallest + 2 * context,
+                             **denoising_stats(out, images, noisy)})
+        # Attention: the whole image, each attention layer restricted to tile-sized windows.
+        net = prior.precond.net
+        for tile in tiles:
+            with windowed_attention(net, tile, images.shape[-1]), torch.no_grad():
+                out = prior(noisy, torch.full((noisy.shape[0],), float(task_sigma)))
+            rows.append({"experiment": "attention", "prior": name, "sigma": task_sigma,
+                         "infer": "full", "window": tile, **denoising_stats(out, images, noisy)})
+        # Intensity: output bias per tile against the tile's clean mean intensity.
+        with torch.no_grad():
+            whole = prior(noisy, torch.full((noisy.shape[0],), float(task_sigma)))
+        tiled = windowed_tiles(prior, noisy, task_sigma, smallest, 0, "image")
+        for infer, out in (("full", whole), (str(smallest), tiled)):
+            means, bias = tile_means_and_bias(out, images, smallest)
+            for r in _intensity_bins(means, bias, list(intensity_edges)):
+                rows.append({"experiment": "intensity", "prior": name, "sigma": task_sigma,
+                             "infer": infer, **r})
+    return rows, examples

@@ -140,9 +140,10 @@ def table_description(wildcards):
     """What a table's numbers are (images, image size, NFE), stated beside it."""
     ev = config["evaluation"]
     nfe = {name: solver_nfe(name, config["solvers"][name]) for name in config["tables"]["table1"]["solvers"]}
+    datasets = config["tables"]["table1"]["datasets"]
     return {
         "images": ev["images"] if not isinstance(ev["images"], dict) else
-        ", ".join(f"{k} {v}" for k, v in ev["images"].items()),
+        ", ".join(f"{k} {v}" for k, v in ev["images"].items() if k in datasets),
         "split": ev["split"],
         "image_size": config["image_size"],
         "nfe": nfe,

@@ -3,7 +3,8 @@
 fastMRI kind (knee, brain): one HDF5 per volume, ``file_{kind}_{i:04d}.h5``: anatomy -> smooth
 complex phase -> coil maps -> k-space (read-out oversampled twice) + complex Gaussian noise,
 with ``reconstruction_rss`` computed from that k-space as in fastMRI. AAPM kind (abdomen): one
-folder per patient ``L{nnn}`` with a shuffled ``.IMA`` DICOM series. The folder is built beside
+folder per patient ``L{nnn}`` holding its shuffled ``.IMA`` DICOM series in a series folder named
+as in the TCIA download (``1.000000-Full Dose Images``, which ``include: "Full Dose"`` selects). The folder is built beside
 the output and renamed onto it at the end, so a killed job leaves nothing complete-looking.
 """
 
@@ -25,6 +26,7 @@ from patchcore.preparation import center_crop
 ANATOMY = {"knee": anatomy.knee_volume, "brain": anatomy.brain_volume,
            "abdomen": anatomy.abdomen_volume}
 ACQUISITION = {"knee": "CORPD_FBK", "brain": "AXT2"}
+SERIES = "1.000000-Full Dose Images"  # the series folder of a TCIA LDCT download
 
 
 @contextlib.contextmanager
@@ -75,7 +77,7 @@ def write_aapm(out, kind, s, log):
         hu = ANATOMY[kind](rng, s["slices"], (s["size"], s["size"]))
         spacing = anatomy.CT_FIELD_OF_VIEW_MM / s["size"]
         thickness = anatomy.CT_SLAB * anatomy.CT_T_MM / max(s["slices"] - 1, 1)
-        aapm_dicom.write_series(out / f"L{pid:03d}", hu, f"L{pid:03d}", rng, spacing=(spacing, spacing),
+        aapm_dicom.write_series(out / f"L{pid:03d}" / SERIES, hu, f"L{pid:03d}", rng, spacing=(spacing, spacing),
                                 thickness=thickness)
         log.info("patient L%03d: %s slices of %s px (%.2f mm pixels, %.1f mm slices)", pid, s["slices"],
                  s["size"], spacing, thickness)
