@@ -17,6 +17,13 @@ Memory method (stated in every result as ``memory_method``):
   ``getrusage`` ``ru_maxrss``). It includes allocator caching and library workspaces and varies
   by ~10-20 MB between runs, so call it in a fresh process per point (the CLI does one point).
 
+Time per NFE (``time_per_nfe_s``) is the median of the timed calls after the warm-up call, each
+call timed on its own (``time_calls_s`` keeps them all): the median ignores the calls slowed by
+other work on a shared machine, where the mean of a few calls does not. ``nfe="auto"`` (the
+CLI's default) sets the number of timed calls from the warm-up call's time ``t``:
+``ceil(AUTO_BUDGET_S / t)`` clipped to ``[AUTO_MIN_CALLS, AUTO_MAX_CALLS]`` (3 to 25 calls, at
+least about 5 s of timed calls where that needs no more than 25).
+
 Run ``python -m patchcore.profiling --json --network demo-xxs --image-size 256 --patch 64
 --micro-batch 16 [--grad]`` to measure one point and print one JSON line (the last line of
 stdout).
@@ -26,6 +33,7 @@ import argparse
 import contextlib
 import inspect
 import json
+import math
 import os
 import resource
 import sys
@@ -35,6 +43,10 @@ import time
 import torch
 
 from patchcore.patches import ShiftedGridDenoiser, denoise_vjp
+
+AUTO_MIN_CALLS = 3
+AUTO_MAX_CALLS = 25
+AUTO_BUDGET_S = 5.0
 
 
 def _rss_bytes():
@@ -155,6 +167,24 @@ def cpu_allocator_peak(fn):
     return _peak_of_running_total(deltas)
 
 
+def timed_calls_for(warmup_s, min_calls=AUTO_MIN_CALLS, max_calls=AUTO_MAX_CALLS, budget_s=AUTO_BUDGET_S):
+    """Number of timed calls for a call that took ``warmup_s`` seconds: enough for ``budget_s``
+    seconds of timing, at least ``min_calls`` (a median needs a majority of undisturbed calls),
+    at most ``max_calls``."""
+    if not warmup_s > 0:
+        return max_calls
+    return int(min(max_calls, max(min_calls, math.ceil(budget_s / warmup_s))))
+
+
+def median(values):
+    """Median of a non-empty sequence of numbers (mean of the two middle ones for an even count)."""
+    v = sorted(values)
+    if not v:
+        raise ValueError("median of an empty sequence")
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else 0.5 * (v[mid - 1] + v[mid])
+
+
 def _is_factory(obj):
     """True for a callable that takes no arguments (a factory), False for a prior ``(x, sigma)``."""
     if isinstance(obj, torch.nn.Module) or not callable(obj):
@@ -173,16 +203,18 @@ def build_prior(network="demo-xxs", channels=1, coord_channels=0, coord_pad=0):
     return Prior(network, channels=channels, coord_channels=coord_channels, coord_pad=coord_pad)
 
 
-def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, device="cpu", nfe=3,
+def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, device="cpu", nfe="auto",
                      channels=1, seed=0):
     """Time per denoiser call and peak memory of one (image size, patch, micro-batch) point.
 
     ``prior`` is a prior ``prior(x, sigma, coords=None)``, a zero-argument factory returning
     one, or a network preset name; ``patch`` an int or ``'full'``; with ``grad`` each call also back-propagates a scalar
     loss through the denoiser with the memory-bounded tile-by-tile gradient
-    (:func:`patchcore.patches.denoise_vjp`). One warm-up call, then ``nfe`` timed calls.
+    (:func:`patchcore.patches.denoise_vjp`). One warm-up call, then ``nfe`` timed calls (an int,
+    or ``"auto"``: :func:`timed_calls_for` the warm-up call's time).
 
-    Returns a dict with ``time_per_nfe_s``, ``peak_bytes`` (CUDA: rise of the allocator's peak
+    Returns a dict with ``time_per_nfe_s`` (the median of the timed calls; all of them in
+    ``time_calls_s``), ``parameters`` (of a module prior, else None), ``peak_bytes`` (CUDA: rise of the allocator's peak
     over the state before the first call; CPU: the allocator peak of one profiled call, see
     :func:`cpu_allocator_peak`), on CPU ``peak_rss_bytes`` (secondary, see the module
     docstring), ``output_bytes`` (size of the denoised image, part of every peak),
@@ -193,7 +225,9 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
         prior = build_prior(prior)
     elif _is_factory(prior):
         prior = prior()
+    parameters = None
     if isinstance(prior, torch.nn.Module):
+        parameters = sum(p.numel() for p in prior.parameters())
         prior = prior.to(device).eval()
         for p in prior.parameters():
             p.requires_grad_(False)
@@ -211,10 +245,19 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
                 den(x, sigma)
 
     cuda = device.type == "cuda"
+
+    def timed_call():
+        start = time.perf_counter()
+        call()
+        if cuda:
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    if nfe not in (None, "auto") and int(nfe) < 1:
+        raise ValueError(f"nfe must be 'auto' or a positive number of timed calls, got {nfe!r}")
     if cuda:
         # Warm-up first: it also fills the network's cache of scaled weights, which are weights.
-        call()
-        torch.cuda.synchronize(device)
+        warmup_s = timed_call()
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         method = ("cuda max_memory_allocated over the timed calls (peak reset after the warm-up) minus "
@@ -233,13 +276,9 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
             rss_reset = False
             before = _rss_bytes()
             method += "rise of peak RSS (getrusage ru_maxrss) over its value before the first call"
-        call()  # warm-up (counts towards the RSS peak: the same sizes are allocated)
-    start = time.perf_counter()
-    for _ in range(int(nfe)):
-        call()
-    if cuda:
-        torch.cuda.synchronize(device)
-    elapsed = (time.perf_counter() - start) / int(nfe)
+        warmup_s = timed_call()  # warm-up (counts towards the RSS peak: the same sizes are allocated)
+    calls = timed_calls_for(warmup_s) if nfe in (None, "auto") else int(nfe)
+    times = [timed_call() for _ in range(calls)]
     extra = {}
     if cuda:
         peak = torch.cuda.max_memory_allocated(device) - before
@@ -249,13 +288,18 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
         peak = cpu_allocator_peak(call)  # after the RSS reading: the profiler's own memory is not counted there
     p, k, m = den.geometry(image_size)
     return {"image_size": image_size, "patch": patch, "micro_batch": micro_batch, "grad": bool(grad),
-            "device": str(device), "nfe": int(nfe), "tiles": k * k, "padded_size": k * p,
-            "time_per_nfe_s": elapsed, "peak_bytes": int(peak), **extra,
+            "device": str(device), "nfe": calls, "tiles": k * k, "padded_size": k * p,
+            "time_per_nfe_s": median(times), "time_calls_s": times, "time_statistic": "median",
+            "warmup_s": warmup_s, "parameters": parameters, "peak_bytes": int(peak), **extra,
             "output_bytes": x.numel() * x.element_size(), "memory_method": method}
 
 
 def _patch_arg(text):
     return "full" if text == "full" else int(text)
+
+
+def _nfe_arg(text):
+    return "auto" if text == "auto" else int(text)
 
 
 def main(argv=None):
@@ -269,7 +313,8 @@ def main(argv=None):
     ap.add_argument("--micro-batch", type=int, default=None)
     ap.add_argument("--grad", action="store_true")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--nfe", type=int, default=3)
+    ap.add_argument("--nfe", type=_nfe_arg, default="auto",
+                    help="timed calls after the warm-up (their median is reported), or 'auto' (default)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
