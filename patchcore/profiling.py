@@ -17,12 +17,13 @@ Memory method (stated in every result as ``memory_method``):
   ``getrusage`` ``ru_maxrss``). It includes allocator caching and library workspaces and varies
   by ~10-20 MB between runs, so call it in a fresh process per point (the CLI does one point).
 
-Time per NFE (``time_per_nfe_s``) is the median of the timed calls after the warm-up call, each
-call timed on its own (``time_calls_s`` keeps them all): the median ignores the calls slowed by
-other work on a shared machine, where the mean of a few calls does not. ``nfe="auto"`` (the
-CLI's default) sets the number of timed calls from the warm-up call's time ``t``:
-``ceil(AUTO_BUDGET_S / t)`` clipped to ``[AUTO_MIN_CALLS, AUTO_MAX_CALLS]`` (3 to 25 calls, at
-least about 5 s of timed calls where that needs no more than 25).
+Time per NFE (``time_per_nfe_s``) is the median of the timed calls, each timed on its own
+(``time_calls_s`` keeps them all): the median ignores the calls slowed by other work on a
+shared machine, where the mean of a few calls does not. A warm-up call on a small corner of the
+image (one patch, or 16 px for the whole image) first fills the network's weight cache.
+``nfe="auto"`` (the CLI's default) sets the number of timed calls from the first one's time
+``t``: ``ceil(AUTO_BUDGET_S / t)`` clipped to ``[AUTO_MIN_CALLS, AUTO_MAX_CALLS]`` (3 to 25
+calls, at least about 5 s of timed calls where that needs no more than 25).
 
 Run ``python -m patchcore.profiling --json --network demo-xxs --image-size 256 --patch 64
 --micro-batch 16 [--grad]`` to measure one point and print one JSON line (the last line of
@@ -167,13 +168,13 @@ def cpu_allocator_peak(fn):
     return _peak_of_running_total(deltas)
 
 
-def timed_calls_for(warmup_s, min_calls=AUTO_MIN_CALLS, max_calls=AUTO_MAX_CALLS, budget_s=AUTO_BUDGET_S):
-    """Number of timed calls for a call that took ``warmup_s`` seconds: enough for ``budget_s``
+def timed_calls_for(call_s, min_calls=AUTO_MIN_CALLS, max_calls=AUTO_MAX_CALLS, budget_s=AUTO_BUDGET_S):
+    """Number of timed calls for a call that took ``call_s`` seconds: enough for ``budget_s``
     seconds of timing, at least ``min_calls`` (a median needs a majority of undisturbed calls),
     at most ``max_calls``."""
-    if not warmup_s > 0:
+    if not call_s > 0:
         return max_calls
-    return int(min(max_calls, max(min_calls, math.ceil(budget_s / warmup_s))))
+    return int(min(max_calls, max(min_calls, math.ceil(budget_s / call_s))))
 
 
 def median(values):
@@ -210,8 +211,8 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     ``prior`` is a prior ``prior(x, sigma, coords=None)``, a zero-argument factory returning
     one, or a network preset name; ``patch`` an int or ``'full'``; with ``grad`` each call also back-propagates a scalar
     loss through the denoiser with the memory-bounded tile-by-tile gradient
-    (:func:`patchcore.patches.denoise_vjp`). One warm-up call, then ``nfe`` timed calls (an int,
-    or ``"auto"``: :func:`timed_calls_for` the warm-up call's time).
+    (:func:`patchcore.patches.denoise_vjp`). One warm-up call on a small corner of the image,
+    then ``nfe`` timed calls (an int, or ``"auto"``: :func:`timed_calls_for` the first one's time).
 
     Returns a dict with ``time_per_nfe_s`` (the median of the timed calls; all of them in
     ``time_calls_s``), ``parameters`` (of a module prior, else None), ``peak_bytes`` (CUDA: rise of the allocator's peak
@@ -237,18 +238,24 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     den = ShiftedGridDenoiser(prior, patch, pad_mode="reflect", generator=gen, micro_batch=micro_batch)
     sigma = 0.5
 
-    def call():
+    def call(x=x, target=target):
         if grad:
             denoise_vjp(den, x, sigma, lambda d: ((d - target) ** 2).sum())
         else:
             with torch.no_grad():
                 den(x, sigma)
 
+    # The warm-up call runs on a small corner of the image (one patch, or 16 px for the whole
+    # image): it fills the network's cache of scaled weights (weights, not the call's memory)
+    # and the first-call overheads at a fraction of a full call's cost.
+    w = min(image_size, 16 if patch == "full" else int(patch))
+    warm_up = lambda: call(x[..., :w, :w], target[..., :w, :w])  # noqa: E731
+
     cuda = device.type == "cuda"
 
-    def timed_call():
+    def timed_call(fn=call):
         start = time.perf_counter()
-        call()
+        fn()
         if cuda:
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
@@ -256,8 +263,8 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     if nfe not in (None, "auto") and int(nfe) < 1:
         raise ValueError(f"nfe must be 'auto' or a positive number of timed calls, got {nfe!r}")
     if cuda:
-        # Warm-up first: it also fills the network's cache of scaled weights, which are weights.
-        warmup_s = timed_call()
+        warm_up()
+        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         method = ("cuda max_memory_allocated over the timed calls (peak reset after the warm-up) minus "
@@ -276,9 +283,10 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
             rss_reset = False
             before = _rss_bytes()
             method += "rise of peak RSS (getrusage ru_maxrss) over its value before the first call"
-        warmup_s = timed_call()  # warm-up (counts towards the RSS peak: the same sizes are allocated)
-    calls = timed_calls_for(warmup_s) if nfe in (None, "auto") else int(nfe)
-    times = [timed_call() for _ in range(calls)]
+        warm_up()
+    times = [timed_call()]  # the first full-size call also sets the number of calls of nfe="auto"
+    calls = timed_calls_for(times[0]) if nfe in (None, "auto") else int(nfe)
+    times += [timed_call() for _ in range(calls - 1)]
     extra = {}
     if cuda:
         peak = torch.cuda.max_memory_allocated(device) - before
@@ -290,7 +298,7 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     return {"image_size": image_size, "patch": patch, "micro_batch": micro_batch, "grad": bool(grad),
             "device": str(device), "nfe": calls, "tiles": k * k, "padded_size": k * p,
             "time_per_nfe_s": median(times), "time_calls_s": times, "time_statistic": "median",
-            "warmup_s": warmup_s, "parameters": parameters, "peak_bytes": int(peak), **extra,
+            "parameters": parameters, "peak_bytes": int(peak), **extra,
             "output_bytes": x.numel() * x.element_size(), "memory_method": method}
 
 
