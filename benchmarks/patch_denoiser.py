@@ -125,19 +125,28 @@ def _point(r):
 
 
 def time_targets(results):
-    """Target (c) per patch point: time/NFE <= 1.15 x whole-image time x padded/image pixels."""
+    """Target (c) per patch point: time/NFE <= 1.15 x whole-image time x padded/image pixels.
+
+    Judged on the median CPU time per call (``cpu_time_per_nfe_s``: one thread, so the wall time
+    of an idle machine; other work sharing the cores does not inflate it) where both points have
+    it, else on the median wall time; the wall-time ratio and verdict are kept beside it.
+    """
     out = []
     for r in results:
         if "error" in r or r["patch"] == "full":
             continue
         full = _find(results, network=r["network"], image_size=r["image_size"], patch="full", grad=r["grad"])
         if full:
-            allowed = 1.15 * full["time_per_nfe_s"] * (r["padded_size"] / r["image_size"]) ** 2
+            scale = 1.15 * (r["padded_size"] / r["image_size"]) ** 2
+            wall = r["time_per_nfe_s"] / (scale * full["time_per_nfe_s"])
+            cpu = ("cpu_time_per_nfe_s" in r and "cpu_time_per_nfe_s" in full)
+            value = r["cpu_time_per_nfe_s"] / (scale * full["cpu_time_per_nfe_s"]) if cpu else wall
             out.append({"network": r["network"],
                         "target": f"time/NFE <= 1.15 x whole-image x padded/image pixels ({r['network']}, "
                                   f"N={r['image_size']}, P={r['patch']}, mb={r['micro_batch']}, grad={r['grad']})",
                         "point": list(_point(r)), "reference": list(_point(full)),
-                        "value": r["time_per_nfe_s"] / allowed, "pass": r["time_per_nfe_s"] <= allowed})
+                        "judged_on": "cpu_time" if cpu else "wall_time",
+                        "value": value, "pass": value <= 1.0, "value_wall_time": wall, "pass_wall_time": wall <= 1.0})
     return out
 
 
@@ -219,15 +228,16 @@ def plot(results, networks, path):
                 kw = dict(color=colours.get(patch), linestyle=line, marker=marker, label=label,
                           linewidth=2.5 if patch == "full" else 1.2, markersize=4)
                 xs = [n for n, _ in pts]
-                ys = [r["peak_bytes"] / 2**20 if kind == "memory" else r["time_per_nfe_s"] for _, r in pts]
+                ys = [r["peak_bytes"] / 2**20 if kind == "memory" else r.get("cpu_time_per_nfe_s", r["time_per_nfe_s"])
+                      for _, r in pts]
                 ax.plot(xs, ys, **kw)
             ax.set_title(f"{net}, {'with' if grad else 'without'} gradient")
             ax.set_ylabel("peak memory (MiB, allocator peak of one call)" if kind == "memory"
-                          else "time per NFE (s, median of calls)")
+                          else "CPU time per NFE (s, median of calls)")
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.grid(True, which="both", alpha=0.3)
-            if col == 0 and kind == "memory":
+            if col == 0 and kind == "memory" and ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, ncol=2)
     for col in range(2):
         axes[-1, col].set_xlabel("image size (px)")
@@ -241,7 +251,11 @@ def make_report(results, networks, sizes, device, wall_s):
     from patchcore.profiling import AUTO_BUDGET_S, AUTO_MAX_CALLS, AUTO_MIN_CALLS
 
     return {"networks": list(networks), "device": device,
-            "timing": {"statistic": "median of the timed calls after one warm-up call",
+            "timing": {"statistic": "median of the timed calls after one warm-up call (wall time: "
+                                    "time_per_nfe_s; CPU time of the process: cpu_time_per_nfe_s)",
+                       "time_targets_judged_on": "cpu_time where both points have it (one thread: the "
+                                                 "idle-machine wall time, not inflated by other work on "
+                                                 "shared cores); the wall-time verdict is kept beside it",
                        "timed_calls": f"ceil({AUTO_BUDGET_S} s / warm-up time) clipped to "
                                       f"[{AUTO_MIN_CALLS}, {AUTO_MAX_CALLS}]"},
             "memory_method": next((r["memory_method"] for r in results if "memory_method" in r), None),
@@ -266,8 +280,21 @@ def main(argv=None):
     ap.add_argument("--timeout", type=int, default=1800)
     ap.add_argument("--retry-errors", action="store_true",
                     help="keep the points of the existing JSON and measure only the missing or failed ones")
+    ap.add_argument("--report-only", action="store_true",
+                    help="measure nothing: re-judge the targets and redraw the figure from the existing JSON")
     args = ap.parse_args(argv)
     networks = args.network or list(NETWORKS)
+    if args.report_only:
+        old = json.loads((OUT / "patch_denoiser.json").read_text())
+        networks = old["networks"]
+        sizes = {n for g in old["grid"].values() for n in g["image_sizes"]}
+        report = make_report(old["points"], networks, sizes, old["device"], old.get("wall_s"))
+        with atomic_path(OUT / "patch_denoiser.json") as tmp:
+            tmp.write_text(json.dumps(report, indent=1))
+        plot(report["points"], networks, OUT / "patch_denoiser.png")
+        for t in report["targets"]:
+            print(("PASS " if t["pass"] else "FAIL ") + f"{t['value']:.3f}  {t['target']}")
+        return 0
     sizes = {64, 128, 256} if args.quick else {n for net in networks for n in NETWORKS[net]["image_sizes"]}
     points = ordered([pt for net in networks for pt in grid(net, sizes)])
     done, wall_before = {}, 0.0
@@ -281,8 +308,8 @@ def main(argv=None):
     for i, point in enumerate(points):
         results.append(done.get(point) or run_point(point, args.device, args.timeout))
         r = results[-1]
-        status = r.get("error") or (f"{r['time_per_nfe_s']:.3f} s/NFE (median of {r['nfe']}), "
-                                    f"{r['peak_bytes'] / 2**20:.2f} MiB")
+        status = r.get("error") or (f"{r['time_per_nfe_s']:.3f} s/NFE wall, {r['cpu_time_per_nfe_s']:.3f} s CPU "
+                                    f"(medians of {r['nfe']}), {r['peak_bytes'] / 2**20:.2f} MiB")
         print(f"[{i + 1}/{len(points)}] {point[0]} N={point[1]} P={point[2]} mb={point[3]} grad={point[4]}: "
               f"{status}", flush=True)
         report = make_report(results, networks, sizes, args.device, wall_before + time.perf_counter() - start)

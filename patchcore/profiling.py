@@ -19,7 +19,9 @@ Memory method (stated in every result as ``memory_method``):
 
 Time per NFE (``time_per_nfe_s``) is the median of the timed calls, each timed on its own
 (``time_calls_s`` keeps them all): the median ignores the calls slowed by other work on a
-shared machine, where the mean of a few calls does not. A warm-up call on a small corner of the
+shared machine, where the mean of a few calls does not. ``cpu_time_per_nfe_s`` is the median
+of the same calls' CPU time of this process (``time.process_time``): with one thread it is the
+wall time of an idle machine, and time-sharing the cores with other work does not inflate it. A warm-up call on a small corner of the
 image (one patch, or 16 px for the whole image) first fills the network's weight cache.
 ``nfe="auto"`` (the CLI's default) sets the number of timed calls from the first one's time
 ``t``: ``ceil(AUTO_BUDGET_S / t)`` clipped to ``[AUTO_MIN_CALLS, AUTO_MAX_CALLS]`` (3 to 25
@@ -253,11 +255,14 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
 
     cuda = device.type == "cuda"
 
+    cpu_times = []
+
     def timed_call(fn=call):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         if cuda:
             torch.cuda.synchronize(device)
+        cpu_times.append(time.process_time() - cpu_start)
         return time.perf_counter() - start
 
     if nfe not in (None, "auto") and int(nfe) < 1:
@@ -298,6 +303,7 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     return {"image_size": image_size, "patch": patch, "micro_batch": micro_batch, "grad": bool(grad),
             "device": str(device), "nfe": calls, "tiles": k * k, "padded_size": k * p,
             "time_per_nfe_s": median(times), "time_calls_s": times, "time_statistic": "median",
+            "cpu_time_per_nfe_s": median(cpu_times), "cpu_time_calls_s": cpu_times,
             "parameters": parameters, "peak_bytes": int(peak), **extra,
             "output_bytes": x.numel() * x.element_size(), "memory_method": method}
 
