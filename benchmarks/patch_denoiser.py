@@ -21,8 +21,8 @@ Two networks (``NETWORKS``), each with and without gradients:
   1024; the whole image and 64-px tiles in micro-batches of 16 (the points of the targets).
 
 The points of the memory targets (256 and 1024 px: whole image and 64-px tiles in micro-batches
-of 16) are measured first, then the rest. About 35 min on one free CPU core (much longer on a
-loaded machine). ``--quick`` keeps images up to 256 px for a smoke run.
+of 16) are measured first, then the rest. The whole grid took 71 min on a loaded 2-core machine
+(the run got a third to half of one core). ``--quick`` keeps images up to 256 px for a smoke run.
 """
 
 import argparse

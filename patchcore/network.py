@@ -53,7 +53,7 @@ NETWORK_PRESETS = {
     },
     # ~8.2 M parameters (16/32/64/192 channels, two blocks per level, attention at the
     # coarsest): large enough that its activations, not the image-sized arrays, dominate a
-    # patch denoiser's memory (benchmarks/patch_denoiser.py); about 4x the demo network's time
+    # patch denoiser's memory (benchmarks/patch_denoiser.py); 4-5x the demo network's time
     # per pixel on CPU. Four levels: inputs must be multiples of 8 pixels.
     "unet-8m": {
         "model_channels": 16,
