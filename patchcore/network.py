@@ -51,6 +51,20 @@ NETWORK_PRESETS = {
         "head_channels": 64,
         "dropout": 0.0,
     },
+    # ~8.2 M parameters (16/32/64/192 channels, two blocks per level, attention at the
+    # coarsest): large enough that its activations, not the image-sized arrays, dominate a
+    # patch denoiser's memory (benchmarks/patch_denoiser.py); 4-5x the demo network's time
+    # per pixel on CPU. Four levels: inputs must be multiples of 8 pixels.
+    "unet-8m": {
+        "model_channels": 16,
+        "channel_mult": [1, 2, 4, 12],
+        "num_blocks": 2,
+        "attn_levels": [3],
+        "channel_mult_noise": 1,
+        "channel_mult_emb": 4,
+        "head_channels": 64,
+        "dropout": 0.0,
+    },
 }
 
 NETWORK_DEFAULTS = {

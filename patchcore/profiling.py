@@ -17,6 +17,16 @@ Memory method (stated in every result as ``memory_method``):
   ``getrusage`` ``ru_maxrss``). It includes allocator caching and library workspaces and varies
   by ~10-20 MB between runs, so call it in a fresh process per point (the CLI does one point).
 
+Time per NFE (``time_per_nfe_s``) is the median of the timed calls, each timed on its own
+(``time_calls_s`` keeps them all): the median ignores the calls slowed by other work on a
+shared machine, where the mean of a few calls does not. ``cpu_time_per_nfe_s`` is the median
+of the same calls' CPU time of this process (``time.process_time``): with one thread it is the
+wall time of an idle machine, and time-sharing the cores with other work does not inflate it. A warm-up call on a small corner of the
+image (one patch, or 16 px for the whole image) first fills the network's weight cache.
+``nfe="auto"`` (the CLI's default) sets the number of timed calls from the first one's time
+``t``: ``ceil(AUTO_BUDGET_S / t)`` clipped to ``[AUTO_MIN_CALLS, AUTO_MAX_CALLS]`` (3 to 25
+calls, at least about 5 s of timed calls where that needs no more than 25).
+
 Run ``python -m patchcore.profiling --json --network demo-xxs --image-size 256 --patch 64
 --micro-batch 16 [--grad]`` to measure one point and print one JSON line (the last line of
 stdout).
@@ -26,6 +36,7 @@ import argparse
 import contextlib
 import inspect
 import json
+import math
 import os
 import resource
 import sys
@@ -35,6 +46,10 @@ import time
 import torch
 
 from patchcore.patches import ShiftedGridDenoiser, denoise_vjp
+
+AUTO_MIN_CALLS = 3
+AUTO_MAX_CALLS = 25
+AUTO_BUDGET_S = 5.0
 
 
 def _rss_bytes():
@@ -155,6 +170,24 @@ def cpu_allocator_peak(fn):
     return _peak_of_running_total(deltas)
 
 
+def timed_calls_for(call_s, min_calls=AUTO_MIN_CALLS, max_calls=AUTO_MAX_CALLS, budget_s=AUTO_BUDGET_S):
+    """Number of timed calls for a call that took ``call_s`` seconds: enough for ``budget_s``
+    seconds of timing, at least ``min_calls`` (a median needs a majority of undisturbed calls),
+    at most ``max_calls``."""
+    if not call_s > 0:
+        return max_calls
+    return int(min(max_calls, max(min_calls, math.ceil(budget_s / call_s))))
+
+
+def median(values):
+    """Median of a non-empty sequence of numbers (mean of the two middle ones for an even count)."""
+    v = sorted(values)
+    if not v:
+        raise ValueError("median of an empty sequence")
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else 0.5 * (v[mid - 1] + v[mid])
+
+
 def _is_factory(obj):
     """True for a callable that takes no arguments (a factory), False for a prior ``(x, sigma)``."""
     if isinstance(obj, torch.nn.Module) or not callable(obj):
@@ -173,16 +206,18 @@ def build_prior(network="demo-xxs", channels=1, coord_channels=0, coord_pad=0):
     return Prior(network, channels=channels, coord_channels=coord_channels, coord_pad=coord_pad)
 
 
-def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, device="cpu", nfe=3,
+def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, device="cpu", nfe="auto",
                      channels=1, seed=0):
     """Time per denoiser call and peak memory of one (image size, patch, micro-batch) point.
 
     ``prior`` is a prior ``prior(x, sigma, coords=None)``, a zero-argument factory returning
     one, or a network preset name; ``patch`` an int or ``'full'``; with ``grad`` each call also back-propagates a scalar
     loss through the denoiser with the memory-bounded tile-by-tile gradient
-    (:func:`patchcore.patches.denoise_vjp`). One warm-up call, then ``nfe`` timed calls.
+    (:func:`patchcore.patches.denoise_vjp`). One warm-up call on a small corner of the image,
+    then ``nfe`` timed calls (an int, or ``"auto"``: :func:`timed_calls_for` the first one's time).
 
-    Returns a dict with ``time_per_nfe_s``, ``peak_bytes`` (CUDA: rise of the allocator's peak
+    Returns a dict with ``time_per_nfe_s`` (the median of the timed calls; all of them in
+    ``time_calls_s``), ``parameters`` (of a module prior, else None), ``peak_bytes`` (CUDA: rise of the allocator's peak
     over the state before the first call; CPU: the allocator peak of one profiled call, see
     :func:`cpu_allocator_peak`), on CPU ``peak_rss_bytes`` (secondary, see the module
     docstring), ``output_bytes`` (size of the denoised image, part of every peak),
@@ -193,7 +228,9 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
         prior = build_prior(prior)
     elif _is_factory(prior):
         prior = prior()
+    parameters = None
     if isinstance(prior, torch.nn.Module):
+        parameters = sum(p.numel() for p in prior.parameters())
         prior = prior.to(device).eval()
         for p in prior.parameters():
             p.requires_grad_(False)
@@ -203,17 +240,35 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     den = ShiftedGridDenoiser(prior, patch, pad_mode="reflect", generator=gen, micro_batch=micro_batch)
     sigma = 0.5
 
-    def call():
+    def call(x=x, target=target):
         if grad:
             denoise_vjp(den, x, sigma, lambda d: ((d - target) ** 2).sum())
         else:
             with torch.no_grad():
                 den(x, sigma)
 
+    # The warm-up call runs on a small corner of the image (one patch, or 16 px for the whole
+    # image): it fills the network's cache of scaled weights (weights, not the call's memory)
+    # and the first-call overheads at a fraction of a full call's cost.
+    w = min(image_size, 16 if patch == "full" else int(patch))
+    warm_up = lambda: call(x[..., :w, :w], target[..., :w, :w])  # noqa: E731
+
     cuda = device.type == "cuda"
+
+    cpu_times = []
+
+    def timed_call(fn=call):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        fn()
+        if cuda:
+            torch.cuda.synchronize(device)
+        cpu_times.append(time.process_time() - cpu_start)
+        return time.perf_counter() - start
+
+    if nfe not in (None, "auto") and int(nfe) < 1:
+        raise ValueError(f"nfe must be 'auto' or a positive number of timed calls, got {nfe!r}")
     if cuda:
-        # Warm-up first: it also fills the network's cache of scaled weights, which are weights.
-        call()
+        warm_up()
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
@@ -233,13 +288,10 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
             rss_reset = False
             before = _rss_bytes()
             method += "rise of peak RSS (getrusage ru_maxrss) over its value before the first call"
-        call()  # warm-up (counts towards the RSS peak: the same sizes are allocated)
-    start = time.perf_counter()
-    for _ in range(int(nfe)):
-        call()
-    if cuda:
-        torch.cuda.synchronize(device)
-    elapsed = (time.perf_counter() - start) / int(nfe)
+        warm_up()
+    times = [timed_call()]  # the first full-size call also sets the number of calls of nfe="auto"
+    calls = timed_calls_for(times[0]) if nfe in (None, "auto") else int(nfe)
+    times += [timed_call() for _ in range(calls - 1)]
     extra = {}
     if cuda:
         peak = torch.cuda.max_memory_allocated(device) - before
@@ -249,13 +301,19 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
         peak = cpu_allocator_peak(call)  # after the RSS reading: the profiler's own memory is not counted there
     p, k, m = den.geometry(image_size)
     return {"image_size": image_size, "patch": patch, "micro_batch": micro_batch, "grad": bool(grad),
-            "device": str(device), "nfe": int(nfe), "tiles": k * k, "padded_size": k * p,
-            "time_per_nfe_s": elapsed, "peak_bytes": int(peak), **extra,
+            "device": str(device), "nfe": calls, "tiles": k * k, "padded_size": k * p,
+            "time_per_nfe_s": median(times), "time_calls_s": times, "time_statistic": "median",
+            "cpu_time_per_nfe_s": median(cpu_times), "cpu_time_calls_s": cpu_times,
+            "parameters": parameters, "peak_bytes": int(peak), **extra,
             "output_bytes": x.numel() * x.element_size(), "memory_method": method}
 
 
 def _patch_arg(text):
     return "full" if text == "full" else int(text)
+
+
+def _nfe_arg(text):
+    return "auto" if text == "auto" else int(text)
 
 
 def main(argv=None):
@@ -269,7 +327,8 @@ def main(argv=None):
     ap.add_argument("--micro-batch", type=int, default=None)
     ap.add_argument("--grad", action="store_true")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--nfe", type=int, default=3)
+    ap.add_argument("--nfe", type=_nfe_arg, default="auto",
+                    help="timed calls after the warm-up (their median is reported), or 'auto' (default)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -109,6 +109,8 @@ def test_coordinate_channels_reach_the_network():
 def test_presets_build():
     sizes = {name: count_parameters(build_network(name, generator=gen())) for name in NETWORK_PRESETS}
     assert sizes["demo-xxs"] < 1_000_000 < 50_000_000 < sizes["edm2-xs-256"]
+    # The benchmark's larger network: 5-20 M parameters (issue 11).
+    assert 5_000_000 <= sizes["unet-8m"] <= 20_000_000
 
 
 def test_initialisation_is_seeded():

@@ -1,5 +1,6 @@
 """CPU allocator peak of the profiler, and flat memory of the streamed shifted grid."""
 
+import pytest
 import torch
 
 from patchcore.patches import ShiftedGridDenoiser
@@ -43,3 +44,34 @@ def test_streamed_grid_peak_is_flat_apart_from_the_output():
     for kind in ("denoise", "vjp"):
         for pad in ("reflect", "zero"):
             assert excess[(kind, pad, 128)] <= max(excess[(kind, pad, 32)], excess[(kind, pad, 64)])
+
+
+def test_median_of_timed_calls():
+    from patchcore.profiling import median
+
+    assert median([3.0, 100.0, 1.0]) == 3.0  # one slow call (a loaded machine) does not move it
+    assert median([4.0, 1.0, 2.0, 100.0]) == 3.0
+    with pytest.raises(ValueError, match="empty"):
+        median([])
+
+
+def test_timed_calls_follow_the_warm_up_time():
+    from patchcore.profiling import AUTO_MAX_CALLS, AUTO_MIN_CALLS, timed_calls_for
+
+    assert timed_calls_for(0.001) == AUTO_MAX_CALLS  # fast calls: many
+    assert timed_calls_for(60.0) == AUTO_MIN_CALLS  # slow calls: still a median of several
+    assert timed_calls_for(1.0, min_calls=3, max_calls=25, budget_s=5.0) == 5
+    assert timed_calls_for(0.0) == AUTO_MAX_CALLS
+
+
+def test_measure_denoiser_reports_the_median_of_its_calls():
+    from patchcore.profiling import measure_denoiser
+
+    r = measure_denoiser(toy_prior, 32, 8, micro_batch=4, nfe=5)
+    assert r["nfe"] == 5 and len(r["time_calls_s"]) == 5 and r["time_statistic"] == "median"
+    assert r["time_per_nfe_s"] == sorted(r["time_calls_s"])[2]
+    assert r["parameters"] is None  # a plain function has no parameters
+    auto = measure_denoiser(toy_prior, 32, 8, micro_batch=4)
+    assert 3 <= auto["nfe"] == len(auto["time_calls_s"]) <= 25
+    with pytest.raises(ValueError, match="nfe"):
+        measure_denoiser(toy_prior, 32, 8, nfe=0)
