@@ -119,7 +119,7 @@ body { font-family: sans-serif; font-size: 13px; margin: 12px; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #eee; }
-td:nth-child(-n+4) { text-align: left; }
+td:nth-child(-n+4), th:nth-child(-n+4) { text-align: left; }
 tr:nth-child(even) td { background: #f7f7f7; }
 </style>"""
 

@@ -223,3 +223,33 @@ def test_a_killed_cell_leaves_nothing_complete_looking(tiny_run, tmp_path):
     smk(*args, "--unlock")
     done = smk(*args, str(cell.relative_to(work)), check=True)
     assert cell.exists(), done.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_report_after_table1_alone(tiny_run):
+    work, args = tiny_run
+    assert not (work / "results/memory.csv").exists()  # only Table 1 was built
+    smk(*args, "report", check=True)
+    assert (work / "results/figures/training_curves.png").stat().st_size > 0
+    smk(*args, "--report", "results/report.html", "report", check=True)
+    page = (work / "results/report.html").read_text()
+    for expected in ("table1.html", "training_curves.png", "What was run", "Commit"):
+        assert expected in page, expected
+    assert "fig3_memory" not in page
+
+
+def test_make_clean_keeps_priors_and_their_data(tmp_path):
+    files = ["results/priors/mri/whole/model.safetensors", "results/prepared/knee.h5",
+             "resources/synthetic/knee/a.h5", "results/table1.csv", "results/cells/k/x.csv",
+             "results/figures/fig1.png", "logs/train/mri/whole.log"]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    done = subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert kept == ["Makefile", *sorted(files[:3])], kept
+    assert "kept results/priors" in done.stdout
+    subprocess.run(["make", "clean-all"], cwd=tmp_path, capture_output=True, check=True)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["Makefile"]
