@@ -179,7 +179,7 @@ def test_placing_the_lpips_weights_rescores_without_resolving(tiny_run, tmp_path
     assert {p: p.read_bytes() for p in cells} == before
     table = pd.read_csv(work / "results/table1.csv")
     assert table["whole_lpips_mean"].notna().all() and (table["whole_lpips_mean"] > 0).all()
-    assert "missing" not in (work / "results/table1.md").read_text()
+    assert "| missing" not in (work / "results/table1.md").read_text()
     # Nothing left to do with the weights in place.
     done = smk(*args, "results/table1.csv", "-n", check=True, env={"TORCH_HOME": str(home)})
     assert ran_rules(done.stdout + done.stderr) == []
