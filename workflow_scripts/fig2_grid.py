@@ -19,7 +19,7 @@ fig = fig2_grid(panels, [f"{sel['dataset']} {t}" for t in sel["tasks"]],
                 ["ground truth", "task baseline"] + sel["columns"], baseline_labels=sel["baselines"])
 fig.suptitle(f"{sel['solver']}: whole-image vs patch-trained priors, whole vs patch inference "
              f"(PSNR against the ground truth in each panel)", fontsize=9)
-fig.tight_layout(rect=(0, 0, 1, 0.93))
+fig.tight_layout(rect=(0, 0, 1, 0.93), h_pad=1.6)
 for key in ("png", "pdf"):
     with atomic_path(sm.output[key]) as tmp:
         fig.savefig(tmp, dpi=150)
