@@ -54,9 +54,36 @@ def make_denoiser(prior, infer, pad, generator, micro_batch):
 
 
 def score(x, gt):
-    """PSNR, SSIM and LPIPS (NaN where the LPIPS weights are absent) of one image."""
-    return {"psnr": float(metrics.psnr(x, gt)), "ssim": float(metrics.ssim(x, gt)),
-            "lpips": float(metrics.lpips(x, gt))}
+    """PSNR and SSIM of one image (LPIPS is scored apart, from the saved reconstructions:
+    :func:`lpips_rows`)."""
+    return {"psnr": float(metrics.psnr(x, gt)), "ssim": float(metrics.ssim(x, gt))}
+
+
+def lpips_rows(recons, weights, chunk=16):
+    """LPIPS of the reconstructions and baselines of one cell.
+
+    Args:
+        recons: ``(n, 3, C, H, W)`` of (ground truth, baseline, reconstruction) per image,
+            as :func:`run_cell` returns them.
+        weights: the AlexNet checkpoint file, or None: then every value is NaN (no number
+            from a random trunk).
+        chunk: images per LPIPS call (memory bound).
+
+    Returns:
+        one dict ``{image, lpips, baseline_lpips}`` per image.
+    """
+    recons = torch.as_tensor(recons)
+    n = recons.shape[0]
+    if weights is None:
+        nan = float("nan")
+        return [{"image": i, "lpips": nan, "baseline_lpips": nan} for i in range(n)]
+    values = {"lpips": [], "baseline_lpips": []}
+    for start in range(0, n, chunk):
+        part = recons[start : start + chunk]
+        values["lpips"] += metrics.lpips(part[:, 2], part[:, 0], weights=weights).tolist()
+        values["baseline_lpips"] += metrics.lpips(part[:, 1], part[:, 0], weights=weights).tolist()
+    return [{"image": i, "lpips": values["lpips"][i], "baseline_lpips": values["baseline_lpips"][i]}
+            for i in range(n)]
 
 
 def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
@@ -72,9 +99,10 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
         progress: optional callable ``progress(i, n)`` called after each image.
 
     Returns:
-        (rows, kept): one dict of metrics per image (the reconstruction's and the task
-        baseline's), and a tensor ``(k, 3, C, H, W)`` of (ground truth, baseline,
-        reconstruction) for the first ``evaluation.keep`` images.
+        (rows, recons): one dict of PSNR and SSIM per image (the reconstruction's and the task
+        baseline's), and a tensor ``(n, 3, C, H, W)`` of (ground truth, baseline,
+        reconstruction) for every image (LPIPS is scored from it; figures take the first
+        ``evaluation.keep``).
     """
     task_o, solver_o = options["task_options"], dict(options["solver_options"])
     op = build_operator(task_o, images.shape[-1])
@@ -85,7 +113,7 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
     generator = torch.Generator(device=device).manual_seed(options["seed"])
     denoiser = make_denoiser(prior, cell["infer"], cell["pad"], generator,
                              options["evaluation"].get("micro_batch"))
-    rows, kept = [], []
+    rows, recons = [], []
     for i in range(images.shape[0]):
         gt = images[i : i + 1].to(device)
         seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
@@ -96,9 +124,8 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
         row = {"image": i, **score(x, gt)}
         row.update({f"baseline_{k}": v for k, v in score(baseline, gt).items()})
         rows.append(row)
-        if i < options["evaluation"]["keep"]:
-            kept.append(torch.stack([gt[0], baseline[0], x[0]]).cpu())
+        recons.append(torch.stack([gt[0], baseline[0], x[0]]).cpu())
         if progress:
             progress(i + 1, images.shape[0])
     shape = (0, 3) + tuple(images.shape[1:])
-    return rows, (torch.stack(kept) if kept else torch.empty(shape))
+    return rows, (torch.stack(recons) if recons else torch.empty(shape))

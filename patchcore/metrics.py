@@ -57,13 +57,13 @@ def alexnet_weights_path():
     return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
 
 
-def _lpips_model(device):
+def _lpips_model(device, weights=None):
     """The LPIPS(alex) network, or None (with one warning) when the AlexNet weights are absent.
 
-    Never downloads: the weights must already be in the torch hub cache, so that no number
-    from a randomly initialised trunk is ever reported.
+    ``weights``: the AlexNet checkpoint file (default: :func:`alexnet_weights_path`). Never
+    downloads, so that no number from a randomly initialised trunk is ever reported.
     """
-    path = alexnet_weights_path()
+    path = Path(weights) if weights is not None else alexnet_weights_path()
     if not path.is_file():
         if str(path) not in _WARNED:
             _WARNED.add(str(path))
@@ -74,7 +74,7 @@ def _lpips_model(device):
                 stacklevel=3,
             )
         return None
-    key = (str(path), str(device))
+    key = (str(path), path.stat().st_mtime_ns, str(device))
     if key not in _LPIPS_MODELS:
         _LPIPS_MODELS[key] = _build_lpips(path).eval().to(device)
     return _LPIPS_MODELS[key]
@@ -89,24 +89,27 @@ def _build_lpips(path):
     import lpips as lpips_pkg
     import torchvision
 
+    from patchcore.io.weights import read_alexnet_features
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's legacy `pretrained`
         model = lpips_pkg.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
-    alexnet = torchvision.models.alexnet(weights=None)
-    alexnet.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    features = torchvision.models.alexnet(weights=None).features
+    features.load_state_dict(read_alexnet_features(path))
     for k in range(1, model.net.N_slices + 1):
         for name, module in getattr(model.net, f"slice{k}").named_children():
-            module.load_state_dict(alexnet.features[int(name)].state_dict())
+            module.load_state_dict(features[int(name)].state_dict())
     return model
 
 
-def lpips(x, gt):
+def lpips(x, gt, weights=None):
     """LPIPS (AlexNet, Zhang et al. 2018) per image; NaN when the AlexNet weights are absent.
 
+    ``weights``: the AlexNet checkpoint file (default: torchvision's place in ``$TORCH_HOME``).
     Magnitude images are clipped to ``[0, 1]``, replicated to 3 channels and mapped to ``[-1, 1]``.
     """
     x, gt = _pair(x, gt)
-    model = _lpips_model(x.device)
+    model = _lpips_model(x.device, weights)
     if model is None:
         return torch.full((x.shape[0],), float("nan"), dtype=torch.float64)
 

@@ -1,4 +1,6 @@
-# The evaluation grid: one cell, one set of files; tables aggregate cells.
+# The evaluation grid: one cell, one set of files; tables aggregate cells. LPIPS is scored by
+# its own rule from the saved reconstructions, with the AlexNet weights file as an input where
+# present: fetching the weights later re-scores every cell without re-solving it.
 
 
 rule evaluate:
@@ -8,6 +10,7 @@ rule evaluate:
     output:
         metrics="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.csv",
         recon="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.npy",
+        recons="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.recons.npy",
         options="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.json",
     params:
         options=cell_options,
@@ -26,12 +29,32 @@ rule evaluate:
         "../workflow_scripts/evaluate.py"
 
 
+rule lpips:
+    input:
+        recons="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.recons.npy",
+        weights=lpips_weights,
+    output:
+        "results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.lpips.csv",
+    log:
+        "logs/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.lpips.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/lpips.py"
+
+
 rule table1:
     input:
         cells=table_cells("table1"),
+        lpips=table_cells("table1", "lpips.csv"),
     output:
-        csv=report("results/table1.csv", caption="../report/table1.rst", category="Table 1"),
+        csv="results/table1.csv",
         md="results/table1.md",
+        html=report("results/table1.html", caption="../report/table1.rst", category="Table 1"),
     params:
         evaluation=table_description,
     log:

@@ -10,6 +10,7 @@ rule fig1_padding:
         csv="results/figures/fig1_padding.csv",
     params:
         spec=config["tables"]["padding"],
+        context=fig1_context(),
     log:
         "logs/figures/fig1_padding.log",
     conda:
@@ -36,7 +37,8 @@ rule fig2_grid:
 
 rule fig3_memory:
     input:
-        "results/memory.csv",
+        csv="results/memory.csv",
+        method="results/memory.json",
     output:
         png=report("results/figures/fig3_memory.png", caption="../report/fig3.rst", category="Figures"),
         pdf="results/figures/fig3_memory.pdf",
@@ -46,3 +48,18 @@ rule fig3_memory:
         "../environment.yml"
     script:
         "../workflow_scripts/fig3_memory.py"
+
+
+# Training curves of every prior trained so far, for the report (snakemake report).
+rule training_curves:
+    input:
+        trained_priors(),
+    output:
+        report("results/figures/training_curves.png", caption="../report/training_curves.rst",
+               category="Training"),
+    log:
+        "logs/figures/training_curves.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/training_curves.py"

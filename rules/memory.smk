@@ -1,12 +1,14 @@
 # Fig. 3: peak memory of the DiffPIR denoiser call vs inference patch size, one fresh process
-# per point (the allocator's peak: CPU from the torch profiler, CUDA max_memory_allocated).
+# per point (the allocator's peak: CPU from the torch profiler, CUDA max_memory_allocated);
+# results/memory.json states the measuring method once.
 
 
 rule memory:
     input:
         prior=memory_prior,
     output:
-        report("results/memory.csv", caption="../report/fig3.rst", category="Memory"),
+        csv="results/memory.csv",
+        method="results/memory.json",
     params:
         memory=config["memory"],
     log:

@@ -50,3 +50,27 @@ def test_markdown_states_size_and_missing_lpips():
     assert "3 test images" in md and "64x64" in md and "dps 50" in md
     assert "missing" in md
     assert "whole: PSNR" in md and md.count("\n|") >= 8
+
+
+def test_attach_lpips_merges_per_image_and_names_a_mismatched_cell():
+    df = synthetic_cells(np.random.default_rng(2)).drop(columns="lpips")
+    scores = df[tables.AXES + ["image"]].assign(infer=lambda d: d["infer"].astype(str),
+                                                lpips=0.25, baseline_lpips=0.5)
+    merged = tables.attach_lpips(df, scores.sample(frac=1.0, random_state=1))
+    assert len(merged) == len(df) and (merged["lpips"] == 0.25).all()
+    assert (merged["baseline_lpips"] == 0.5).all()
+    with pytest.raises(ValueError, match="cell knee/denoise/dps/whole/full/reflect: image 2"):
+        tables.attach_lpips(df, scores[~((scores.dataset == "knee") & (scores.task == "denoise") &
+                                         (scores.prior == "whole") & (scores.infer == "full") &
+                                         (scores.image == 2))])
+
+
+def test_html_table_holds_every_row_and_the_same_cells_as_markdown():
+    df = synthetic_cells(np.random.default_rng(3))
+    table = tables.table1(df, SPEC)
+    desc = {"images": 3, "split": "test", "image_size": 64, "nfe": {"dps": 50}}
+    page = tables.table1_html(table, desc)
+    md = tables.table1_markdown(table, desc)
+    assert page.count("<tr") == len(table) + 1  # header + one per row
+    first = md.splitlines()[4].split("|")[5].strip()  # first data row, whole: PSNR
+    assert f"<td>{first}</td>" in page and "64x64" in page

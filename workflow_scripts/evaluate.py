@@ -26,14 +26,17 @@ log.info("cell %s on %s", cell, device)
 
 prior = load_prior(Path(sm.input.prior).parent, device).eval() if sm.input.get("prior") else None
 images = read_split(sm.input.data, options["evaluation"]["split"])[: options["evaluation"]["images"]]
-rows, kept = run_cell(prior, images, cell, options, device=device,
-                      progress=lambda i, n: log.info("image %d/%d done", i, n))
+rows, recons = run_cell(prior, images, cell, options, device=device,
+                        progress=lambda i, n: log.info("image %d/%d done", i, n))
 
 table = pd.DataFrame(rows)
 for key, value in cell.items():
     table.insert(0, key, value)
+# Every reconstruction (LPIPS is scored from them by rule lpips); the first `keep` for figures.
+with atomic_path(sm.output.recons) as tmp:
+    np.save(tmp, recons.numpy().astype(np.float32))
 with atomic_path(sm.output.recon) as tmp:
-    np.save(tmp, kept.numpy().astype(np.float32))
+    np.save(tmp, recons[: options["evaluation"]["keep"]].numpy().astype(np.float32))
 write_text(sm.output.options, json.dumps(options, indent=2, sort_keys=True) + "\n")
 # The metrics file last: it is the cell's marker of completion.
 write_text(sm.output.metrics, table.to_csv(index=False, float_format="%.6f"))

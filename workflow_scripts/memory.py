@@ -2,7 +2,8 @@
 
 Each point runs in a fresh process (`python -m patchcore.profiling`); the peak is the
 allocator's own statistic (CPU: the torch profiler's memory events; CUDA:
-torch.cuda.max_memory_allocated), the peak resident memory is kept beside it.
+torch.cuda.max_memory_allocated), the peak resident memory is kept beside it. How memory was
+measured is stated once, in the sidecar JSON, not on every row.
 """
 
 import json
@@ -21,7 +22,7 @@ log = script_logger(sm.log[0])
 m = sm.params.memory
 options = Path(sm.input.prior).parent / "options.json"
 device = select_device()
-rows = []
+rows, methods = [], set()
 for size in m["image_sizes"]:
     for infer in m["infer"]:
         for micro_batch in m["micro_batch"]:
@@ -41,5 +42,14 @@ for size in m["image_sizes"]:
                          "tiles": r["tiles"], "padded_size": r["padded_size"],
                          "peak_mb": r["peak_bytes"] / 2**20, "time_per_nfe_s": r["time_per_nfe_s"],
                          "peak_rss_mb": r["peak_rss_bytes"] / 2**20 if "peak_rss_bytes" in r else float("nan"),
-                         "device": r["device"], "memory_method": r["memory_method"]})
-write_text(sm.output[0], pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
+                         "device": r["device"]})
+            methods.add(r["memory_method"])
+            log.info("size %s, patch %s, micro-batch %s: peak %.1f MiB, %.4f s per NFE", size, infer,
+                     micro_batch, rows[-1]["peak_mb"], rows[-1]["time_per_nfe_s"])
+about = {"device": str(device), "memory_method": " | ".join(sorted(methods)),
+         "peak_mb": "the allocator's peak of one denoiser call in MiB (2^20 bytes), see memory_method",
+         "peak_rss_mb": "peak resident set size of the process in MiB (secondary; see memory_method)",
+         "time_per_nfe_s": "wall time of one denoiser call in seconds (machine load matters)",
+         "points": "one fresh process per (image_size, infer, micro_batch); micro_batch empty = no bound"}
+write_text(sm.output.method, json.dumps(about, indent=2) + "\n")
+write_text(sm.output.csv, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))

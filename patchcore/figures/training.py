@@ -29,3 +29,36 @@ def training_figure(history):
     for ax in (ax_loss, ax_val):
         ax.grid(alpha=0.3, which="both")
     return fig
+
+
+def training_overview(histories, smooth=10):
+    """Training curves of several priors in one figure: loss, then one panel per held-out sigma.
+
+    ``histories``: ``{name: DataFrame}`` as in :func:`training_figure` (one line per prior in
+    every panel). The loss is a running mean over ``smooth`` logged values. Returns a Figure.
+    """
+    histories = {name: pd.DataFrame(h) for name, h in histories.items()}
+    bands = sorted({c for h in histories.values() for c in h.columns if c.startswith("val_nmse@")},
+                   key=lambda c: float(c.split("@")[1]))
+    n = 1 + len(bands)
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.3), constrained_layout=True, squeeze=False)
+    axes = axes[0]
+    colours = plt.get_cmap("tab20" if len(histories) > 10 else "tab10")
+    for k, (name, h) in enumerate(histories.items()):
+        colour = colours(k % colours.N)
+        train = h.dropna(subset=["loss"])
+        axes[0].plot(train["step"], train["loss"].rolling(smooth, min_periods=1).mean(),
+                     lw=1, color=colour, label=name)
+        for ax, column in zip(axes[1:], bands):
+            if column in h:
+                val = h.dropna(subset=[column])
+                ax.plot(val["step"], val[column], marker="o", ms=2, lw=1, color=colour)
+    axes[0].set(xlabel="step", ylabel="EDM loss (weighted)", yscale="log", title="training loss")
+    for ax, column in zip(axes[1:], bands):
+        ax.set(xlabel="step", ylabel="held-out MSE / c_out^2", yscale="log",
+               title=f"held-out, sigma = {column.split('@')[1]}")
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+               ncol=min(len(histories), 6), fontsize=8, title="prior (group/name)", title_fontsize=8)
+    return fig

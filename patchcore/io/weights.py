@@ -17,6 +17,24 @@ import sys
 from patchcore.metrics import alexnet_weights_path
 
 
+def read_alexnet_features(path):
+    """The convolutional trunk (``features.*``) of a torchvision AlexNet checkpoint file.
+
+    Returns the state dict of ``torchvision.models.alexnet().features`` (keys without the
+    ``features.`` prefix); the classifier, which LPIPS does not use, may be absent from the file.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated downloads raise various errors; name the file
+        raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from err
+    features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    if not features:
+        raise ValueError(f"{path}: no 'features.*' tensors; not a torchvision AlexNet checkpoint")
+    return features
+
+
 def fetch_alexnet():
     """Download the torchvision AlexNet ImageNet weights into the hub cache; return the path."""
     import torchvision
