@@ -373,23 +373,34 @@ class UNet(nn.Module):
         # Input: the image plus a constant-1 channel (the network has no biases, EDM2 Sec. 2.2).
         self.stem = UnitConv(img_channels + extra_channels + 1, widths[0], 3)
 
-        self.down = nn.ModuleList()
-        channels, skip_channels = widths[0], [[widths[0]]]
+        self.down, skip_channels = self._encoder(widths, num_blocks, attn_levels, common)
+        self.up = self._decoder(widths, skip_channels, attn_levels, concat_balance, common)
+        self.head = UnitConv(widths[0], img_channels, 3)
+        self.output_gain = Gain()
+
+    @staticmethod
+    def _encoder(widths, num_blocks, attn_levels, common):
+        """The encoder levels and, per level, the channel counts of its outputs (the skips)."""
+        levels, channels, skip_channels = nn.ModuleList(), widths[0], []
         for level, width in enumerate(widths):
-            blocks = []
+            blocks, skips = [], [channels]  # level 0: the input convolution's output
             if level > 0:
                 blocks.append(ResBlock(channels, channels, encoder=True, resample="down", **common))
-                skip_channels.append([channels])
             for _ in range(num_blocks):
                 blocks.append(ResBlock(channels, width, encoder=True, attention=level in attn_levels,
                                        **common))
                 channels = width
-                skip_channels[level].append(channels)
-            self.down.append(EncoderLevel(blocks))
+                skips.append(channels)
+            levels.append(EncoderLevel(blocks))
+            skip_channels.append(skips)
+        return levels, skip_channels
 
-        self.up = nn.ModuleList()  # coarsest level first
-        for level in reversed(range(self.levels)):
-            if level == self.levels - 1:  # bottleneck: one block with attention, one without
+    @staticmethod
+    def _decoder(widths, skip_channels, attn_levels, concat_balance, common):
+        """The decoder levels, coarsest first, each merging its encoder level's skips."""
+        levels, channels = nn.ModuleList(), widths[-1]
+        for level in reversed(range(len(widths))):
+            if level == len(widths) - 1:  # bottleneck: one block with attention, one without
                 entry = [ResBlock(channels, channels, encoder=False, attention=True, **common),
                          ResBlock(channels, channels, encoder=False, **common)]
             else:
@@ -399,10 +410,8 @@ class UNet(nn.Module):
                 merge.append(ResBlock(channels + skip, widths[level], encoder=False,
                                       attention=level in attn_levels, **common))
                 channels = widths[level]
-            self.up.append(DecoderLevel(entry, merge, concat_balance))
-
-        self.head = UnitConv(channels, img_channels, 3)
-        self.output_gain = Gain()
+            levels.append(DecoderLevel(entry, merge, concat_balance))
+        return levels
 
     def reset_parameters(self, generator):
         """Initialise from ``generator``: weights and Fourier features random, gains 0."""
