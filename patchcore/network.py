@@ -1,16 +1,24 @@
-"""EDM2-style magnitude-preserving UNet, written from Karras et al. 2024 ("Analyzing and
-Improving the Training Dynamics of Diffusion Models", Sections 2-3 and Appendix B).
+"""Magnitude-preserving UNet, written from the equations of Karras et al. 2024 ("Analyzing and
+Improving the Training Dynamics of Diffusion Models", EDM2), Sections 2-3 and Appendix B.
 
-Every layer keeps unit expected magnitude of its activations at initialisation and during
-training: convolutions use forced weight normalisation (weights re-normalised to unit norm per
-output channel in every training forward), there are no biases, activations are pixel-normed
-in the encoder, SiLU is rescaled to unit variance, and sums/concatenations are weighted so
-their output keeps unit variance.
+The design rule of EDM2 is that every layer keeps the expected magnitude (root mean square,
+RMS) of its activations at 1, at initialisation and throughout training:
+
+- learned layers (:class:`UnitConv`) have no bias and use *forced weight normalisation*: each
+  output channel's weight vector is rescaled to unit norm, so a unit-RMS input gives a unit-RMS
+  output; during training the stored weight is also re-normalised in place (Sec. 2.3);
+- fixed-function layers are rescaled to preserve magnitudes (Sec. 2.5): SiLU divided by its
+  output RMS for a standard normal input (:func:`silu_unit`, Eq. 81), weighted sums
+  (:func:`blend`) and concatenations (:func:`join_channels`) normalised by the magnitude of
+  their weights, Fourier features (:class:`FourierFeatures`) multiplied by sqrt(2);
+- group normalisation is replaced by a per-pixel normalisation over channels in the encoder
+  and of the attention queries, keys and values (Sec. 2.4, cosine attention of Sec. 2.1);
+- learned scalar gains (:class:`Gain`) start at 0: the noise-embedding modulation of every
+  block and the network output (Sec. 2.2, Appendix B).
 
 The network is fully convolutional: any input whose height and width are divisible by
 ``2 ** (levels - 1)`` (``levels = len(channel_mult)``) works, so one network serves whole
-images and patches of several sizes (demo: patches 8..64 with 3-4 levels; paper scale:
-16..256 with 4 levels).
+images and patches of several sizes.
 
 The network sees the EDM-preconditioned input on the model scale and ``c_noise``; the
 preconditioning lives in :mod:`patchcore.precond` and the [0, 1] <-> [-1, 1] conversion in
@@ -20,7 +28,6 @@ preconditioning lives in :mod:`patchcore.precond` and the [0, 1] <-> [-1, 1] con
 import copy
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,135 +89,58 @@ NETWORK_DEFAULTS = {
     "clip_act": 256.0,
 }
 
+EPS = 1e-4  # keeps the unit-RMS division finite for an all-zero vector
 
-def normalize(x, dim=None, eps=1e-4):
-    """Scale ``x`` to unit root-mean-square along ``dim`` (all but dim 0 if None) (EDM2 Eq. 47)."""
-    if dim is None:
-        dim = list(range(1, x.ndim))
-    norm = torch.linalg.vector_norm(x, dim=dim, keepdim=True, dtype=torch.float32)
-    norm = torch.add(eps, norm, alpha=math.sqrt(norm.numel() / x.numel()))
-    return x / norm.to(x.dtype)
+# RMS of SiLU(x) for x ~ N(0, 1) (EDM2 Eq. 81).
+SILU_RMS = 0.596
 
 
-def normalize_(x, eps=1e-4):
-    """:func:`normalize` over all but dim 0, in place (the same arithmetic); returns ``x``."""
-    norm = torch.linalg.vector_norm(x, dim=list(range(1, x.ndim)), keepdim=True, dtype=torch.float32)
-    norm = torch.add(eps, norm, alpha=math.sqrt(norm.numel() / x.numel()))
-    return x.div_(norm.to(x.dtype))
+# ---- magnitude-preserving fixed-function operations (EDM2 Sec. 2.4-2.5) ----
 
 
-def pixel_norm(x, eps=1e-4):
-    """Pixel normalisation: unit RMS over channels at every pixel of ``x`` (B, C, H, W)."""
-    return normalize(x, dim=1, eps=eps)
+def rms(x, dims):
+    """Root mean square of ``x`` over ``dims`` (kept as size-1 dims), in float32."""
+    count = math.prod(x.shape[d] for d in dims)
+    return torch.linalg.vector_norm(x, dim=dims, keepdim=True, dtype=torch.float32) / math.sqrt(count)
 
 
-def mp_silu(x):
-    """Magnitude-preserving SiLU: unit variance for unit-variance Gaussian input (EDM2 Eq. 81)."""
-    return F.silu(x) / 0.596
+def unit_rms(x, dims):
+    """``x`` divided by its RMS over ``dims`` (plus a small epsilon): unit RMS along ``dims``."""
+    return x / (rms(x, dims) + EPS).to(x.dtype)
 
 
-def mp_sum(a, b, t=0.5):
-    """Magnitude-preserving weighted sum ``lerp(a, b, t)`` rescaled to unit variance (EDM2 Eq. 88)."""
-    return a.lerp(b, t) / math.sqrt((1 - t) ** 2 + t ** 2)
+def norm_pixels(x, dim=1):
+    """Pixel normalisation: unit RMS over the channels ``dim`` at every position (EDM2 Sec. 2.4)."""
+    return unit_rms(x, [dim])
 
 
-def mp_cat(a, b, dim=1, t=0.5):
-    """Magnitude-preserving concatenation: the two parts weighted by (1-t, t) per element (EDM2 Eq. 103)."""
-    na, nb = a.shape[dim], b.shape[dim]
-    scale = math.sqrt((na + nb) / ((1 - t) ** 2 + t ** 2))
-    wa = scale / math.sqrt(na) * (1 - t)
-    wb = scale / math.sqrt(nb) * t
-    return torch.cat([wa * a, wb * b], dim=dim)
+def silu_unit(x):
+    """SiLU scaled to unit RMS for unit-variance Gaussian input (EDM2 Eq. 81)."""
+    return F.silu(x) / SILU_RMS
 
 
-class MPFourier(nn.Module):
-    """Fourier features of a scalar with fixed random frequencies; unit variance (EDM2 Eq. 75).
+def blend(a, b, t):
+    """``(1 - t) a + t b`` for independent unit-RMS ``a``, ``b``, rescaled to unit RMS (EDM2 Sec. 2.5).
 
-    Input ``(B,)``, output ``(B, channels)``.
+    ``t`` is the share of ``b``: 0 keeps ``a``, 1 gives ``b``.
     """
-
-    def __init__(self, channels, bandwidth=1.0):
-        super().__init__()
-        self.register_buffer("freqs", torch.zeros(channels))
-        self.register_buffer("phases", torch.zeros(channels))
-        self.bandwidth = bandwidth
-
-    def reset(self, generator):
-        """Draw frequencies ~ N(0, bandwidth^2) and phases ~ U(0, 1) from ``generator``."""
-        self.freqs.copy_(torch.randn(self.freqs.shape, generator=generator) * 2 * np.pi * self.bandwidth)
-        self.phases.copy_(torch.rand(self.phases.shape, generator=generator) * 2 * np.pi)
-
-    def forward(self, x):
-        y = x.to(torch.float32).ger(self.freqs.to(torch.float32))
-        y = (y + self.phases.to(torch.float32)).cos() * np.sqrt(2)
-        return y.to(x.dtype)
+    return ((1 - t) * a + t * b) / math.hypot(1 - t, t)
 
 
-class MPConv(nn.Module):
-    """Magnitude-preserving convolution (kernel > 0) or linear layer (kernel 0), no bias.
+def join_channels(a, b, t):
+    """Concatenate ``a`` and ``b`` along channels with weights ``(1 - t, t)``, unit RMS (EDM2 Sec. 2.5).
 
-    Forced weight normalisation (EDM2 Eq. 66-67): in training the stored weight is itself
-    re-normalised to unit norm per output channel before use, and the weight used is
-    ``normalize(w) * gain / sqrt(fan_in)``, so unit-variance input gives unit-variance output.
+    Each part is first scaled so its contribution to the output's energy is independent of its
+    channel count, then the whole so the result has unit RMS for unit-RMS inputs.
+    ``a`` (B, Ca, ...), ``b`` (B, Cb, ...) -> (B, Ca + Cb, ...).
     """
-
-    def __init__(self, in_channels, out_channels, kernel):
-        super().__init__()
-        shape = (out_channels, in_channels, kernel, kernel) if kernel else (out_channels, in_channels)
-        self.weight = nn.Parameter(torch.zeros(shape))
-
-    def reset(self, generator):
-        """Draw the weight ~ N(0, 1) from ``generator``."""
-        with torch.no_grad():
-            self.weight.copy_(torch.randn(self.weight.shape, generator=generator))
-
-    def forward(self, x, gain=1.0):
-        w = self._inference_weight(gain, x.dtype)
-        if w is None:
-            w = self._scaled_weight(gain, x.dtype)
-        if w.ndim == 2:
-            return x @ w.t()
-        return F.conv2d(x, w, padding=w.shape[-1] // 2)
-
-    def _scaled_weight(self, gain, dtype):
-        """The weight used: ``normalize(w) * gain / sqrt(fan_in)`` in ``dtype`` (EDM2 Eq. 66-67)."""
-        w = self.weight.to(torch.float32)
-        if self.training:
-            with torch.no_grad():  # forced weight normalisation (EDM2 Sec. 2.3), in place when w is the weight
-                if w is self.weight:
-                    normalize_(w)
-                else:
-                    self.weight.copy_(normalize(w))
-        w = normalize(w)
-        w = w * (gain / math.sqrt(math.prod(self.weight.shape[1:])))
-        return w.to(dtype)
-
-    def _inference_weight(self, gain, dtype):
-        """The scaled weight, cached between inference calls; None when it must be recomputed.
-
-        Only in eval mode and when no graph to the weight (or a tensor gain) is wanted; the
-        cache is keyed on the tensors' identity, storage and in-place version counters, so any
-        change of the weights (optimizer step, EMA update, ``load_state_dict``) recomputes it.
-        The cached tensor is the one :meth:`_scaled_weight` returns, so outputs are unchanged.
-        """
-        if self.training:
-            return None
-        tensors = [self.weight] + ([gain] if torch.is_tensor(gain) else [])
-        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-            return None
-        key = (dtype, None if torch.is_tensor(gain) else float(gain)) + tuple(
-            (id(t), t.data_ptr(), t.device, t._version) for t in tensors)
-        cached = getattr(self, "_weight_cache", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable outside inference mode
-            w = self._scaled_weight(gain, dtype)
-        self._weight_cache = (key, w)
-        return w
+    ca, cb = a.shape[1], b.shape[1]
+    total = math.sqrt((ca + cb) / ((1 - t) ** 2 + t ** 2))
+    return torch.cat([a * ((1 - t) * total / math.sqrt(ca)), b * (t * total / math.sqrt(cb))], dim=1)
 
 
-def resample(x, mode):
-    """2x box down-sampling (``'down'``), nearest up-sampling (``'up'``) or identity (None)."""
+def rescale(x, mode):
+    """2x average-pool down (``'down'``), 2x nearest up (``'up'``) or unchanged (None); (B, C, H, W)."""
     if mode == "down":
         return F.avg_pool2d(x, 2)
     if mode == "up":
@@ -218,67 +148,212 @@ def resample(x, mode):
     return x
 
 
-class Block(nn.Module):
-    """Residual UNet block (EDM2 Fig. 21): encoder flavour pixel-norms its input, decoder not.
+# ---- learned layers ----
 
-    ``x`` (B, in_channels, H, W), ``emb`` (B, emb_channels) -> (B, out_channels, H', W') with
-    H' = H/2, H or 2H for ``resample`` 'down', None, 'up'.
+
+class FourierFeatures(nn.Module):
+    """Random Fourier features of a scalar, unit RMS: ``sqrt(2) cos(2 pi (f s + p))`` (EDM2 Sec. 2.5).
+
+    Frequencies ``f ~ N(0, 1)`` and phases ``p ~ U(0, 1)`` are fixed buffers.
+    ``s`` (B,) -> (B, channels).
     """
 
-    def __init__(self, in_channels, out_channels, emb_channels, flavor, resample_mode=None,
+    def __init__(self, channels):
+        super().__init__()
+        self.register_buffer("freqs", torch.zeros(channels))
+        self.register_buffer("phases", torch.zeros(channels))
+
+    def reset(self, generator):
+        """Draw frequencies and phases from ``generator`` (stored as angular: times 2 pi)."""
+        self.freqs.copy_(2 * math.pi * torch.randn(self.freqs.shape, generator=generator))
+        self.phases.copy_(2 * math.pi * torch.rand(self.phases.shape, generator=generator))
+
+    def forward(self, s):
+        angle = torch.outer(s.to(torch.float32), self.freqs.to(torch.float32)) + self.phases.to(torch.float32)
+        return (math.sqrt(2) * torch.cos(angle)).to(s.dtype)
+
+
+class Gain(nn.Module):
+    """A learned scalar factor, 0 after :meth:`reset` (EDM2's zero-initialised gains)."""
+
+    def __init__(self):
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros([]))
+
+    def reset(self, generator=None):
+        with torch.no_grad():
+            self.value.zero_()
+
+    def forward(self, x):
+        return x * self.value.to(x.dtype)
+
+
+class UnitConv(nn.Module):
+    """Bias-free convolution (``kernel`` > 0, 'same' padding) or linear layer (``kernel`` 0)
+    with forced weight normalisation (EDM2 Sec. 2.3).
+
+    The weight applied is ``w_i / ||w_i||`` for every output channel i, so a unit-RMS input with
+    independent entries gives a unit-RMS output. In training mode every forward first rescales
+    the stored weight itself to unit RMS per output channel (in place, outside autograd), so
+    its norm cannot grow, and then normalises it again inside the graph, so the gradient is
+    orthogonal to the weight. In eval mode the applied weight is cached (:meth:`applied_weight`).
+
+    Convolution: (B, C_in, H, W) -> (B, C_out, H, W); linear: (B, C_in) -> (B, C_out).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel):
+        super().__init__()
+        shape = (out_channels, in_channels) + ((kernel, kernel) if kernel else ())
+        self.weight = nn.Parameter(torch.zeros(shape))
+        self.fan_in = math.prod(shape[1:])
+        self._cache = None  # (key, applied weight) in eval mode
+
+    def reset(self, generator):
+        """Draw the weight ~ N(0, 1) from ``generator``."""
+        with torch.no_grad():
+            self.weight.copy_(torch.randn(self.weight.shape, generator=generator))
+
+    def forward(self, x):
+        w = self.applied_weight(x.dtype)
+        if w.ndim == 2:
+            return F.linear(x, w)
+        return F.conv2d(x, w, padding=w.shape[-1] // 2)
+
+    def applied_weight(self, dtype):
+        """Unit-norm rows of the weight, in ``dtype``; cached in eval mode when no gradient is needed."""
+        if self.training:
+            with torch.no_grad():  # forced weight normalisation of the stored weight (Sec. 2.3)
+                self.weight.div_(rms(self.weight, self._row_dims()).add_(EPS).to(self.weight.dtype))
+            return self._compute(dtype)
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return self._compute(dtype)
+        # The key changes with any in-place update of the weight (optimizer, EMA,
+        # load_state_dict bump its version) or a new tensor, so a stale weight is never used.
+        key = (dtype, id(self.weight), self.weight.data_ptr(), self.weight.device, self.weight._version)
+        if self._cache is None or self._cache[0] != key:
+            with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable outside inference mode
+                self._cache = (key, self._compute(dtype))
+        return self._cache[1]
+
+    def _row_dims(self):
+        return list(range(1, self.weight.ndim))
+
+    def _compute(self, dtype):
+        # Unit RMS per output channel, then 1/sqrt(fan_in): unit norm per output channel.
+        w = unit_rms(self.weight.to(torch.float32), self._row_dims()) / math.sqrt(self.fan_in)
+        return w.to(dtype)
+
+
+class CosineAttention(nn.Module):
+    """Multi-head self-attention over pixels whose queries, keys and values are pixel-normalised
+    per head (cosine attention, EDM2 Sec. 2.1 and 2.4). (B, C, H, W) -> (B, C, H, W)."""
+
+    def __init__(self, channels, heads):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"attention: {channels} channels do not split into {heads} heads")
+        self.heads = heads
+        self.to_qkv = UnitConv(channels, 3 * channels, 1)
+        self.mix = UnitConv(channels, channels, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        # Channels of to_qkv's output are (q | k | v) x heads x per-head channels.
+        qkv = self.to_qkv(x).reshape(b, 3, self.heads, c // self.heads, h * w)
+        qkv = norm_pixels(qkv, dim=3)
+        # (3, B, heads, HW, C/heads), made contiguous: for strided q/k/v PyTorch's CPU attention
+        # falls back to its math path, which materialises the whole HW x HW weight matrix.
+        q, k, v = qkv.permute(1, 0, 2, 4, 3).contiguous().unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(C/heads)) v
+        return self.mix(out.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class ResBlock(nn.Module):
+    """Residual UNet block of EDM2 (Sec. 2, Appendix B), in its encoder or decoder form.
+
+    Order: rescale (``'down'``/``'up'``/None); in the encoder the channel count is matched by
+    a 1x1 convolution and the result pixel-normalised *before* the residual branch, in the
+    decoder it is matched on the shortcut only; residual branch
+    ``conv3(silu(conv3(silu(x)) * (1 + g * linear(emb))))``; magnitude-preserving sum of the
+    shortcut and the branch; optional attention added the same way; activations clipped.
+
+    ``x`` (B, in_channels, H, W), ``emb`` (B, emb_channels) -> (B, out_channels, H', W')
+    with H' = H/2, H or 2H for ``resample`` 'down', None, 'up'.
+    """
+
+    def __init__(self, in_channels, out_channels, emb_channels, encoder, resample=None,
                  attention=False, head_channels=64, dropout=0.0, res_balance=0.3,
                  attn_balance=0.3, clip_act=256.0):
         super().__init__()
-        self.flavor = flavor
-        self.resample_mode = resample_mode
-        self.num_heads = out_channels // head_channels if attention else 0
-        if attention and self.num_heads == 0:
-            self.num_heads = 1
+        self.encoder = encoder
+        self.resample = resample
         self.dropout = dropout
         self.res_balance = res_balance
         self.attn_balance = attn_balance
         self.clip_act = clip_act
-        self.emb_gain = nn.Parameter(torch.zeros([]))
-        self.conv_res0 = MPConv(out_channels if flavor == "enc" else in_channels, out_channels, 3)
-        self.emb_linear = MPConv(emb_channels, out_channels, 0)
-        self.conv_res1 = MPConv(out_channels, out_channels, 3)
-        self.conv_skip = MPConv(in_channels, out_channels, 1) if in_channels != out_channels else None
-        self.attn_qkv = MPConv(out_channels, out_channels * 3, 1) if attention else None
-        self.attn_proj = MPConv(out_channels, out_channels, 1) if attention else None
+        self.match = UnitConv(in_channels, out_channels, 1) if in_channels != out_channels else None
+        self.conv1 = UnitConv(out_channels if encoder else in_channels, out_channels, 3)
+        self.conv2 = UnitConv(out_channels, out_channels, 3)
+        self.modulation = UnitConv(emb_channels, out_channels, 0)
+        self.modulation_gain = Gain()
+        heads = max(out_channels // head_channels, 1)
+        self.attention = CosineAttention(out_channels, heads) if attention else None
 
     def forward(self, x, emb):
-        # Main branch: resample, then (encoder) match channels and pixel-normalise.
-        x = resample(x, self.resample_mode)
-        if self.flavor == "enc":
-            if self.conv_skip is not None:
-                x = self.conv_skip(x)
-            x = pixel_norm(x)
-        # Residual branch, modulated by the embedding (gain starts at 0: modulation 1).
-        y = self.conv_res0(mp_silu(x))
-        c = self.emb_linear(emb, gain=self.emb_gain) + 1
-        y = mp_silu(y * c[:, :, None, None].to(y.dtype))
+        x = rescale(x, self.resample)
+        if self.encoder:
+            x = norm_pixels(self.match(x) if self.match is not None else x)
+        y = self.branch(x, emb)
+        if not self.encoder and self.match is not None:
+            x = self.match(x)
+        x = blend(x, y, self.res_balance)
+        if self.attention is not None:
+            x = blend(x, self.attention(x), self.attn_balance)
+        return x if self.clip_act is None else x.clamp(-self.clip_act, self.clip_act)
+
+    def branch(self, x, emb):
+        """The residual branch, its first activation modulated by the noise embedding."""
+        scale = 1 + self.modulation_gain(self.modulation(emb))  # 1 at initialisation
+        y = self.conv1(silu_unit(x)) * scale[:, :, None, None].to(x.dtype)
+        y = silu_unit(y)
         if self.training and self.dropout:
             y = F.dropout(y, p=self.dropout)
-        y = self.conv_res1(y)
-        if self.flavor == "dec" and self.conv_skip is not None:
-            x = self.conv_skip(x)
-        x = mp_sum(x, y, t=self.res_balance)
-        if self.num_heads:
-            x = mp_sum(x, self._attention(x), t=self.attn_balance)
-        if self.clip_act is not None:
-            x = x.clip(-self.clip_act, self.clip_act)
-        return x
+        return self.conv2(y)
 
-    def _attention(self, x):
-        """Self-attention with pixel-normalised queries, keys and values (EDM2 Sec. 3)."""
-        b, c, h, w = x.shape
-        qkv = self.attn_qkv(x).reshape(b, self.num_heads, c // self.num_heads, 3, h * w)
-        qkv = normalize(qkv, dim=2)
-        # (3, B, heads, HW, C/heads), contiguous: with strided q/k/v PyTorch's CPU attention
-        # falls back to the math path, which materialises the whole HW x HW weight matrix.
-        q, k, v = qkv.permute(3, 0, 1, 4, 2).contiguous().unbind(0)
-        y = F.scaled_dot_product_attention(q, k, v)  # (B, heads, HW, C/heads)
-        return self.attn_proj(y.transpose(2, 3).reshape(b, c, h, w))
+
+class EncoderLevel(nn.Module):
+    """The encoder blocks of one resolution; returns the output and every block's output
+    (the skips the decoder level of the same resolution takes back)."""
+
+    def __init__(self, blocks):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x, emb):
+        outputs = []
+        for block in self.blocks:
+            x = block(x, emb)
+            outputs.append(x)
+        return x, outputs
+
+
+class DecoderLevel(nn.Module):
+    """The decoder blocks of one resolution: ``entry`` blocks (the bottleneck or the
+    up-sampling block), then ``merge`` blocks that each first join one skip, the latest
+    encoder output of this resolution first."""
+
+    def __init__(self, entry, merge, concat_balance):
+        super().__init__()
+        self.entry = nn.ModuleList(entry)
+        self.merge = nn.ModuleList(merge)
+        self.concat_balance = concat_balance
+
+    def forward(self, x, emb, skips):
+        for block in self.entry:
+            x = block(x, emb)
+        for block, skip in zip(self.merge, reversed(skips), strict=True):
+            x = block(join_channels(x, skip, self.concat_balance), emb)
+        return x
 
 
 class UNet(nn.Module):
@@ -287,6 +362,10 @@ class UNet(nn.Module):
     ``x`` is ``(B, img_channels + extra_channels, H, W)`` (the c_in-scaled image, then extra
     channels such as coordinates), ``c_noise`` is ``(B,)``; output ``(B, img_channels, H, W)``.
     H and W must be divisible by ``2 ** (len(channel_mult) - 1)``.
+
+    Every level l has ``num_blocks + 1`` encoder outputs (level 0: the input convolution and
+    its blocks; deeper: the down-sampling block and the blocks), and its decoder level has as
+    many merge blocks, so the skips of a level go back to the same level.
     """
 
     def __init__(self, img_channels=1, extra_channels=0, model_channels=16, channel_mult=(1, 2, 2),
@@ -297,58 +376,62 @@ class UNet(nn.Module):
         self.img_channels = img_channels
         self.extra_channels = extra_channels
         self.levels = len(channel_mult)
-        self.concat_balance = concat_balance
-        cnoise = model_channels * channel_mult_noise
-        cemb = model_channels * channel_mult_emb
-        block = dict(emb_channels=cemb, head_channels=head_channels, dropout=dropout,
-                     res_balance=res_balance, attn_balance=attn_balance, clip_act=clip_act)
-        self.out_gain = nn.Parameter(torch.zeros([]))
-        self.emb_fourier = MPFourier(cnoise)
-        self.emb_noise = MPConv(cnoise, cemb, 0)
+        widths = [model_channels * m for m in channel_mult]
+        emb_channels = model_channels * channel_mult_emb
+        common = dict(emb_channels=emb_channels, head_channels=head_channels, dropout=dropout,
+                      res_balance=res_balance, attn_balance=attn_balance, clip_act=clip_act)
 
-        # Encoder: input conv (with a constant channel standing in for biases), then per level
-        # an optional down-sampling block and num_blocks blocks; every output is a skip.
-        self.enc = nn.ModuleList()
-        cout = model_channels * channel_mult[0]
-        self.conv_in = MPConv(img_channels + extra_channels + 1, cout, 3)
-        skips = [cout]
-        for level, mult in enumerate(channel_mult):
+        # Noise embedding: Fourier features of c_noise, a linear layer, silu_unit.
+        self.noise_fourier = FourierFeatures(model_channels * channel_mult_noise)
+        self.noise_linear = UnitConv(model_channels * channel_mult_noise, emb_channels, 0)
+        # Input: the image plus a constant-1 channel (the network has no biases, EDM2 Sec. 2.2).
+        self.stem = UnitConv(img_channels + extra_channels + 1, widths[0], 3)
+
+        self.down, skip_channels = self._encoder(widths, num_blocks, attn_levels, common)
+        self.up = self._decoder(widths, skip_channels, attn_levels, concat_balance, common)
+        self.head = UnitConv(widths[0], img_channels, 3)
+        self.output_gain = Gain()
+
+    @staticmethod
+    def _encoder(widths, num_blocks, attn_levels, common):
+        """The encoder levels and, per level, the channel counts of its outputs (the skips)."""
+        levels, channels, skip_channels = nn.ModuleList(), widths[0], []
+        for level, width in enumerate(widths):
+            blocks, skips = [], [channels]  # level 0: the input convolution's output
             if level > 0:
-                self.enc.append(Block(cout, cout, flavor="enc", resample_mode="down", **block))
-                skips.append(cout)
+                blocks.append(ResBlock(channels, channels, encoder=True, resample="down", **common))
             for _ in range(num_blocks):
-                cin, cout = cout, model_channels * mult
-                self.enc.append(Block(cin, cout, flavor="enc", attention=level in attn_levels, **block))
-                skips.append(cout)
+                blocks.append(ResBlock(channels, width, encoder=True, attention=level in attn_levels,
+                                       **common))
+                channels = width
+                skips.append(channels)
+            levels.append(EncoderLevel(blocks))
+            skip_channels.append(skips)
+        return levels, skip_channels
 
-        # Decoder: two blocks at the bottom, an up-sampling block per finer level, then
-        # num_blocks + 1 blocks per level each consuming one skip by mp-concatenation.
-        self.dec = nn.ModuleList()
-        self.dec_takes_skip = []
-        for level in reversed(range(self.levels)):
-            mult = channel_mult[level]
-            if level == self.levels - 1:
-                self.dec.append(Block(cout, cout, flavor="dec", attention=True, **block))
-                self.dec.append(Block(cout, cout, flavor="dec", **block))
-                self.dec_takes_skip += [False, False]
+    @staticmethod
+    def _decoder(widths, skip_channels, attn_levels, concat_balance, common):
+        """The decoder levels, coarsest first, each merging its encoder level's skips."""
+        levels, channels = nn.ModuleList(), widths[-1]
+        for level in reversed(range(len(widths))):
+            if level == len(widths) - 1:  # bottleneck: one block with attention, one without
+                entry = [ResBlock(channels, channels, encoder=False, attention=True, **common),
+                         ResBlock(channels, channels, encoder=False, **common)]
             else:
-                self.dec.append(Block(cout, cout, flavor="dec", resample_mode="up", **block))
-                self.dec_takes_skip.append(False)
-            for _ in range(num_blocks + 1):
-                cin, cout = cout + skips.pop(), model_channels * mult
-                self.dec.append(Block(cin, cout, flavor="dec", attention=level in attn_levels, **block))
-                self.dec_takes_skip.append(True)
-        self.conv_out = MPConv(cout, img_channels, 3)
+                entry = [ResBlock(channels, channels, encoder=False, resample="up", **common)]
+            merge = []
+            for skip in reversed(skip_channels[level]):
+                merge.append(ResBlock(channels + skip, widths[level], encoder=False,
+                                      attention=level in attn_levels, **common))
+                channels = widths[level]
+            levels.append(DecoderLevel(entry, merge, concat_balance))
+        return levels
 
     def reset_parameters(self, generator):
-        """Initialise every weight from ``generator``: conv weights N(0, 1), gains 0."""
+        """Initialise from ``generator``: weights and Fourier features random, gains 0."""
         for module in self.modules():
-            if isinstance(module, (MPConv, MPFourier)):
+            if isinstance(module, (UnitConv, FourierFeatures, Gain)):
                 module.reset(generator)
-        with torch.no_grad():
-            for name, p in self.named_parameters():
-                if name.endswith("gain"):
-                    p.zero_()
         return self
 
     def check_size(self, h, w):
@@ -361,34 +444,28 @@ class UNet(nn.Module):
             )
 
     def forward(self, x, c_noise, return_features=False):
+        """``return_features``: the last decoder activation (B, model_channels, H, W), before the
+        output convolution and its gain."""
         self.check_size(x.shape[-2], x.shape[-1])
         expected = self.img_channels + self.extra_channels
         if x.shape[1] != expected:
             raise ValueError(f"network input has {x.shape[1]} channels, expected {expected}")
-        # Noise embedding: Fourier features of c_noise, linear, mp-SiLU (EDM2 Fig. 21).
-        emb = mp_silu(self.emb_noise(self.emb_fourier(c_noise)))
-        # Encoder.
-        x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
-        x = self.conv_in(x)
-        skips = [x]
-        for block in self.enc:
-            x = block(x, emb)
-            skips.append(x)
-        # Decoder.
-        for block, takes_skip in zip(self.dec, self.dec_takes_skip):
-            if takes_skip:
-                x = mp_cat(x, skips.pop(), t=self.concat_balance)
-            x = block(x, emb)
+        emb = silu_unit(self.noise_linear(self.noise_fourier(c_noise)))
+        x = self.stem(torch.cat([x, torch.ones_like(x[:, :1])], dim=1))
+        skips = [[x]] + [[] for _ in range(self.levels - 1)]  # per level, the encoder outputs
+        for level, encoder in enumerate(self.down):
+            x, outputs = encoder(x, emb)
+            skips[level] += outputs
+        for level, decoder in zip(reversed(range(self.levels)), self.up):
+            x = decoder(x, emb, skips[level])
         if return_features:
             return x
-        return self.conv_out(x, gain=self.out_gain)
+        return self.output_gain(self.head(x))
 
 
 def resolve_network(spec):
     """A network spec (preset name or dict, possibly with ``preset`` plus overrides) as a full dict."""
     if isinstance(spec, str):
-        if spec not in NETWORK_PRESETS:
-            raise KeyError(f"unknown network preset '{spec}' (known: {sorted(NETWORK_PRESETS)})")
         spec = {"preset": spec}
     spec = copy.deepcopy(dict(spec))
     base = {}
@@ -404,7 +481,7 @@ def resolve_network(spec):
 
 
 def build_network(spec, img_channels=1, extra_channels=0, generator=None):
-    """A :class:`UNet` from a spec dict (or preset name), initialised from ``generator``."""
+    """A :class:`UNet` from a spec dict (or preset name), initialised from ``generator`` (default seed 0)."""
     options = resolve_network(spec)
     net = UNet(img_channels=img_channels, extra_channels=extra_channels, **options)
     if generator is None:

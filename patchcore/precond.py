@@ -7,7 +7,7 @@ from the [0, 1] image scale happens only in :class:`patchcore.prior.Prior`.
 import torch
 from torch import nn
 
-from patchcore.network import MPConv, MPFourier
+from patchcore.network import FourierFeatures, UnitConv
 
 SIGMA_DATA = 0.5
 
@@ -43,8 +43,8 @@ class LogVarHead(nn.Module):
 
     def __init__(self, channels=128):
         super().__init__()
-        self.fourier = MPFourier(channels)
-        self.linear = MPConv(channels, 1, 0)
+        self.fourier = FourierFeatures(channels)
+        self.linear = UnitConv(channels, 1, 0)
 
     def reset(self, generator):
         self.fourier.reset(generator)

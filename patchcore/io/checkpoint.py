@@ -18,13 +18,28 @@ import subprocess
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import patchcore
 from patchcore.io.atomic import atomic_path, write_text
 from patchcore.prior import Prior
 
-FORMAT = 1
+# 2: the network of patchcore.network as rewritten from the EDM2 paper (issue 15); files of
+# format 1 hold the previous network layout, whose parameter names differ: retrain.
+FORMAT = 2
+OLD_LAYOUT_FORMATS = {1}
+
+
+def _check_format(path, found):
+    """Raise ValueError naming ``path`` unless ``found`` (the file's format) is :data:`FORMAT`."""
+    found = None if found is None else int(found)
+    if found in OLD_LAYOUT_FORMATS:
+        raise ValueError(f"{path}: written by the old network layout (format {found}, before "
+                         f"patchcore.network was rewritten); its weights cannot be loaded into "
+                         f"the current network: retrain the prior")
+    if found != FORMAT:
+        raise ValueError(f"{path}: checkpoint format {found}, this code reads format {FORMAT}")
 
 
 def _canonical(obj):
@@ -73,6 +88,10 @@ def load_checkpoint(directory, state):
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"{meta_path}: unreadable checkpoint metadata ({err})") from err
+    try:
+        _check_format(meta_path, meta.get("format"))
+    except ValueError as err:
+        raise ValueError(f"{err}; delete {directory} to start afresh") from None
     if _canonical(meta["options"]) != _canonical(state["options"]):
         raise ValueError(f"{meta_path}: checkpoint was written with different options; delete "
                          f"{directory} to start afresh")
@@ -137,6 +156,8 @@ def load_prior(directory, device="cpu"):
         prior = Prior.from_options(record["prior"])
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{options_path}: not a prior's options ({err})") from err
+    with safe_open(str(weights_path), "pt") as handle:
+        _check_format(weights_path, (handle.metadata() or {}).get("format"))
     try:
         prior.load_state_dict(load_file(str(weights_path)))
     except RuntimeError as err:
