@@ -2,12 +2,10 @@
 diagnosis of a whole-trained prior (results/figures/diagnosis_tiles.png)."""
 
 import contextlib
-import types
 
 import torch
 import torch.nn.functional as F
 
-from patchcore.network import normalize
 
 
 def border_mask(h, w, band, device=None):
@@ -197,29 +195,23 @@ def windowed_attention(network, tile, image_size):
     Applied to a whole image, this gives each position the global context a tile would lose
     through attention alone, while the convolutions still see across tile borders.
     """
-    from patchcore.network import Block
+    from patchcore.network import CosineAttention
 
-    def attention(self, x):
-        b, c, h, w = x.shape
+    def window_mask(h, w):
         win = max(1, tile * h // image_size)
-        rows = torch.arange(h * w, device=x.device) // w // win
-        cols = torch.arange(h * w, device=x.device) % w // win
+        rows = torch.arange(h * w) // w // win
+        cols = torch.arange(h * w) % w // win
         group = rows * ((w + win - 1) // win) + cols
-        mask = group[:, None] == group[None, :]
-        qkv = self.attn_qkv(x).reshape(b, self.num_heads, c // self.num_heads, 3, h * w)
-        qkv = normalize(qkv, dim=2)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2).contiguous().unbind(0)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.attn_proj(y.transpose(2, 3).reshape(b, c, h, w))
+        return group[:, None] == group[None, :]
 
-    blocks = [m for m in network.modules() if isinstance(m, Block) and m.num_heads]
-    for block in blocks:
-        block._attention = types.MethodType(attention, block)
+    layers = [m for m in network.modules() if isinstance(m, CosineAttention)]
+    for layer in layers:
+        layer.mask_fn = window_mask
     try:
-        yield len(blocks)
+        yield len(layers)
     finally:
-        for block in blocks:
-            del block._attention
+        for layer in layers:
+            layer.mask_fn = None
 
 
 def tile_means_and_bias(denoised, clean, patch):

@@ -255,6 +255,9 @@ class CosineAttention(nn.Module):
         self.heads = heads
         self.to_qkv = UnitConv(channels, 3 * channels, 1)
         self.mix = UnitConv(channels, channels, 1)
+        # Optional ``mask_fn(h, w) -> (HW, HW)`` bool mask (True: may attend); None attends
+        # everywhere. Used by analyses that restrict attention to windows.
+        self.mask_fn = None
 
     def forward(self, x):
         b, c, h, w = x.shape
@@ -264,7 +267,8 @@ class CosineAttention(nn.Module):
         # (3, B, heads, HW, C/heads), made contiguous: for strided q/k/v PyTorch's CPU attention
         # falls back to its math path, which materialises the whole HW x HW weight matrix.
         q, k, v = qkv.permute(1, 0, 2, 4, 3).contiguous().unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(C/heads)) v
+        mask = None if self.mask_fn is None else self.mask_fn(h, w).to(x.device)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # softmax(q k^T / sqrt(C/heads)) v
         return self.mix(out.transpose(-1, -2).reshape(b, c, h, w))
 
 

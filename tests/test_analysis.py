@@ -56,7 +56,7 @@ def trained_like_prior(seed=0):
     prior = Prior("demo-xxs", generator=torch.Generator().manual_seed(seed)).eval()
     with torch.no_grad():
         for name, p in prior.named_parameters():
-            if name.endswith("gain"):
+            if name.endswith("gain.value"):  # patchcore.network.Gain
                 p.fill_(1.0)
     return prior
 
