@@ -11,6 +11,14 @@ COLORS = {"full": "k", "32": "tab:blue", "16": "tab:red"}
 STYLES = ["-", "--", ":", "-."]
 
 
+def _label(ax, xlabel, ylabel, title):
+    """Axis labels, a small title and a small legend: every panel's finishing touches."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6)
+
+
 def _color(infer):
     return COLORS.get(str(infer), None)
 
@@ -26,11 +34,9 @@ def _sweep_panel(ax, sweep, prior, pads):
             ax.plot(r.sigma, r.psnr - r.input_psnr, style, color=_color(infer), marker=".", label=label)
     ax.axhline(0, color="gray", lw=0.8)
     ax.set_xscale("log")
-    ax.set_xlabel("noise sigma ([0, 1] scale)")
-    ax.set_ylabel("PSNR gain over the noisy input (dB)")
-    ax.set_title(f"(a) {prior}-trained prior: held-out denoising" if prior == "whole"
-                 else f"(b) {prior}-trained prior", fontsize=9)
-    ax.legend(fontsize=6)
+    _label(ax, "noise sigma ([0, 1] scale)", "PSNR gain over the noisy input (dB)",
+           f"(a) {prior}-trained prior: held-out denoising" if prior == "whole"
+           else f"(b) {prior}-trained prior")
 
 
 def _montage(examples, keys, columns=3):
@@ -67,10 +73,8 @@ def diagnosis_figure(table, examples, task_sigma):
                     label=f"{prior} prior, {'whole image' if infer == 'full' else infer + ' px'}")
     ax.axhline(0, color="gray", lw=0.8)
     ax.set_xscale("log")
-    ax.set_xlabel("noise sigma")
-    ax.set_ylabel("mean(denoised - clean)")
-    ax.set_title(f"(c) mean intensity bias ({pads[0]} padding)", fontsize=9)
-    ax.legend(fontsize=6)
+    _label(ax, "noise sigma", "mean(denoised - clean)",
+           f"(c) mean intensity bias ({pads[0]} padding)")
 
     # (d) The smallest tile inside a larger network input.
     ax = axes[0, 3]
@@ -82,11 +86,9 @@ def diagnosis_figure(table, examples, task_sigma):
         full = sweep[(sweep.prior == prior) & (sweep.infer == "full") & (sweep.sigma == task_sigma)]
         ax.axhline(float(full.psnr.iloc[0]), ls=style, color="k", lw=0.8)
     ax.axhline(float(win.input_psnr.iloc[0]), color="gray", lw=0.8)
-    ax.set_xlabel(f"network input around each {small}-px tile (px)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(f"(d) {small}-px tiles in larger inputs, sigma {task_sigma:g}\n"
-                 "(black: whole image; grey: noisy input)", fontsize=9)
-    ax.legend(fontsize=6)
+    _label(ax, f"network input around each {small}-px tile (px)", "PSNR (dB)",
+           f"(d) {small}-px tiles in larger inputs, sigma {task_sigma:g}\n"
+                 "(black: whole image; grey: noisy input)")
 
     # (e) Error against the distance to the tile edge.
     ax = axes[1, 0]
@@ -96,10 +98,8 @@ def diagnosis_figure(table, examples, task_sigma):
         ax.plot(r.distance, r.rmse, style, color=_color(small), marker=".", label=f"{prior}: {small}-px tiles")
         full = sweep[(sweep.prior == prior) & (sweep.infer == "full") & (sweep.sigma == task_sigma)]
         ax.axhline(float(full.rmse.iloc[0]), ls=style, color="k", lw=0.8, label=f"{prior}: whole image")
-    ax.set_xlabel("distance to the tile edge (px)")
-    ax.set_ylabel("RMSE")
-    ax.set_title(f"(e) error inside the tile, sigma {task_sigma:g}, {pads[0]}", fontsize=9)
-    ax.legend(fontsize=6)
+    _label(ax, "distance to the tile edge (px)", "RMSE",
+           f"(e) error inside the tile, sigma {task_sigma:g}, {pads[0]}")
 
     # (f) Output bias per tile intensity.
     ax = axes[1, 1]
@@ -111,10 +111,8 @@ def diagnosis_figure(table, examples, task_sigma):
             ax.plot(mid, r.bias, style, color=_color(infer), marker="o",
                     label=f"{prior}, {'whole image' if infer == 'full' else infer + ' px tiles'}")
     ax.axhline(0, color="gray", lw=0.8)
-    ax.set_xlabel(f"clean mean intensity of the {small}-px tile")
-    ax.set_ylabel("mean(denoised - clean) in the tile")
-    ax.set_title(f"(f) bias per tile intensity, sigma {task_sigma:g}", fontsize=9)
-    ax.legend(fontsize=6)
+    _label(ax, f"clean mean intensity of the {small}-px tile", "mean(denoised - clean) in the tile",
+           f"(f) bias per tile intensity, sigma {task_sigma:g}")
 
     # (g) Attention restricted to tile-sized windows on the whole image.
     ax = axes[1, 2]
