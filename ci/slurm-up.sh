@@ -3,7 +3,7 @@
 #
 # Used by tests/test_slurm.py and by anyone who wants to try `snakemake --profile slurm` on one
 # machine. Installs slurmctld, slurmd, slurm-client and munge with apt-get when they are missing,
-# writes every file into a private directory (nothing under /etc is touched), starts munged,
+# writes every file into a private directory (only a link /etc/slurm/slurm.conf to its config, when none exists, removed by slurm-down.sh), starts munged,
 # slurmctld and slurmd, waits until the node is idle, and records the PIDs it started in
 # $DIR/pids so that ci/slurm-down.sh stops exactly those. Running it again while that Slurm is up
 # does nothing. Needs root (apt-get, a munge daemon under the munge user, slurmd as root).
