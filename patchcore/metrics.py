@@ -119,8 +119,3 @@ def lpips(x, gt, weights=None):
     with torch.no_grad():
         out = model(prep(x), prep(gt))
     return out.flatten().to(torch.float64).cpu()
-
-
-def all_metrics(x, gt):
-    """``{'psnr', 'ssim', 'lpips'}`` of each image, as ``(B,)`` tensors."""
-    return {"psnr": psnr(x, gt), "ssim": ssim(x, gt), "lpips": lpips(x, gt)}

@@ -64,10 +64,6 @@ class Prior(nn.Module):
         """A prior from the dict in ``prior.options`` (as stored in options.json)."""
         return cls(**options, generator=generator)
 
-    def size_multiple(self):
-        """Input height and width must be multiples of this number."""
-        return 2 ** (self.precond.net.levels - 1)
-
     def check_coords(self, coords, x):
         """``coords`` as (B, 2, H, W) matching ``x``, or None; errors if the prior's need differs."""
         if self.coord_channels == 0:

@@ -58,9 +58,3 @@ def read_split(path, split):
     if data.ndim != 4:
         raise ValueError(f"{path}: '{split}' has shape {data.shape}, expected (n, C, H, W)")
     return torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-
-
-def read_attrs(path):
-    """The attributes of a prepared file as a dict."""
-    with h5py.File(path, "r") as f:
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
