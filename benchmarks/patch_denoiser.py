@@ -1,11 +1,11 @@
 """Time per NFE and peak memory of the shifted-grid patch denoiser vs the whole-image denoiser.
 
-Each point runs in a fresh process (``python -m patchcore.profiling --json ...``). CPU peak
+Each point runs in a fresh process (``python -m patchcore.experiments.profiling --json ...``). CPU peak
 memory is the CPU allocator's own peak of live tensor bytes during one profiled call (exact and
 deterministic; the peak RSS rise is kept as ``peak_rss_bytes``); on CUDA it is
 ``torch.cuda.max_memory_allocated``. Time per NFE is the median of the timed calls after a
 warm-up call, 3 to 25 of them (enough for about 5 s of timing, at least 3; see
-``patchcore.profiling``); every call's time is kept in ``time_calls_s``. Writes
+``patchcore.experiments.profiling``); every call's time is kept in ``time_calls_s``. Writes
 ``benchmarks/results/patch_denoiser.json`` (rewritten after every point, so an interrupted run
 keeps what it measured; ``--retry-errors`` resumes it) and ``benchmarks/results/patch_denoiser.png``.
 
@@ -94,7 +94,7 @@ def ordered(points, key_sizes=(256, 1024), key_patch=64, key_micro_batch=16):
 
 def run_point(point, device, timeout):
     network, n, patch, mb, grad = point
-    cmd = [sys.executable, "-m", "patchcore.profiling", "--json", "--network", network, "--image-size", str(n),
+    cmd = [sys.executable, "-m", "patchcore.experiments.profiling", "--json", "--network", network, "--image-size", str(n),
            "--patch", str(patch), "--device", device, "--nfe", "auto"]
     if mb:
         cmd += ["--micro-batch", str(mb)]
@@ -248,7 +248,7 @@ def plot(results, networks, path):
 
 
 def make_report(results, networks, sizes, device, wall_s):
-    from patchcore.profiling import AUTO_BUDGET_S, AUTO_MAX_CALLS, AUTO_MIN_CALLS
+    from patchcore.experiments.profiling import AUTO_BUDGET_S, AUTO_MAX_CALLS, AUTO_MIN_CALLS
 
     return {"networks": list(networks), "device": device,
             "timing": {"statistic": "median of the timed calls after one warm-up call (wall time: "

@@ -1,6 +1,6 @@
 """Training throughput (steps/s) of the configured priors, and a profile of one training step.
 
-Runs the real training loop (:func:`patchcore.train.train`: crops, EDM loss, backward, Adam,
+Runs the real training loop (:func:`patchcore.priors.training.train`: crops, EDM loss, backward, Adam,
 EMA, held-out evaluation and logging at their configured cadence) of each named prior on random
 images of the configured size and group size, times every step, and writes
 benchmarks/results/train_throughput.json: per prior the median steps/s over a window of steps
@@ -14,7 +14,7 @@ step costs with a core to itself, nearly independent of other load on the machin
 
 ``--config`` files are merged left to right (paper scale: ``--config config.yaml
 configs/paper.yaml``). ``--profile`` instead profiles ``--profile-steps`` calls of
-:func:`patchcore.train.train_step` per prior with torch.profiler (operators by own CPU time)
+:func:`patchcore.priors.training.train_step` per prior with torch.profiler (operators by own CPU time)
 and cProfile (Python functions by own time) and writes both summaries to that file.
 """
 
@@ -33,8 +33,8 @@ import torch
 import yaml
 
 from patchcore.io.atomic import write_text
-from patchcore.loss import EDMLoss
-from patchcore.train import make_state, resolve_options, train, train_step
+from patchcore.priors.loss import EDMLoss
+from patchcore.priors.training import make_state, resolve_options, train, train_step
 
 DEFAULT_PRIORS = ("mri:whole", "mri:patch", "ct:padis")
 

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from patchcore import grid
+from patchcore.experiments import grid
 from patchcore.figures.paper import baseline_name
-from patchcore.metrics import alexnet_weights_path
-from patchcore.schedules import solver_nfe
+from patchcore.inverse.metrics import alexnet_weights_path
+from patchcore.inverse.schedules import solver_nfe
 
 validate(config, "../schemas/config.schema.yaml")
 _errors = grid.check_references(config)

@@ -1,5 +1,5 @@
 # Helpers of the PaDIS rules (rules/padis.smk): which cells each table needs, descriptions.
-from patchcore import padis_tables
+from patchcore.experiments import padis as padis_tables
 
 PADIS_TABLES = {"main": "main", "patchsize": "patch_size", "position": "position", "datasize": "datasize"}
 PADIS_FIGURES = ("recons", "patchsize", "datasize")

@@ -2,7 +2,7 @@
 
 import torch
 
-from patchcore.analysis import border_mask, edge_artifact
+from patchcore.experiments.analysis import border_mask, edge_artifact
 
 
 def test_border_mask_counts():
@@ -26,11 +26,11 @@ def test_uniform_error_gives_ratio_one_and_edge_lines_raise_it():
 
 # ---- tile diagnosis ------------------------------------------------------------------------
 
-from patchcore.analysis import (add_noise, denoising_stats, tile_denoising,  # noqa: E402
+from patchcore.experiments.analysis import (add_noise, denoising_stats, tile_denoising,  # noqa: E402
                                 tile_edge_distance, tile_means_and_bias, windowed_attention,
                                 windowed_tiles)
-from patchcore.patches import ShiftedGridDenoiser  # noqa: E402
-from patchcore.prior import Prior  # noqa: E402
+from patchcore.inverse.patches import ShiftedGridDenoiser  # noqa: E402
+from patchcore.priors.prior import Prior  # noqa: E402
 
 
 class Shrink:
@@ -56,7 +56,7 @@ def trained_like_prior(seed=0):
     prior = Prior("demo-xxs", generator=torch.Generator().manual_seed(seed)).eval()
     with torch.no_grad():
         for name, p in prior.named_parameters():
-            if name.endswith("gain.value"):  # patchcore.network.Gain
+            if name.endswith("gain.value"):  # patchcore.priors.network.Gain
                 p.fill_(1.0)
     return prior
 

@@ -4,7 +4,9 @@ measures on fields whose answer is known."""
 import numpy as np
 import pytest
 
-from patchcore import anatomy, realism
+from patchcore.data import anatomy
+
+from patchcore.data import realism
 
 
 @pytest.mark.parametrize("table", [anatomy.CT_DISTRIBUTIONS, anatomy.KNEE_DISTRIBUTIONS])

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from patchcore.io import aapm_dicom, fastmri_h5
-from patchcore.kspace import fft2c
+from patchcore.data.kspace import fft2c
 
 ROOT = Path(__file__).resolve().parents[1]
 FASTMRI = {"format": "fastmri", "split": {"val": 1, "test": 1, "seed": 0},

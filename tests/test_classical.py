@@ -1,12 +1,12 @@
-"""ADMM-TV (patchcore.classical): better than FBP on a piecewise-constant phantom, exact data step."""
+"""ADMM-TV (patchcore.inverse.classical): better than FBP on a piecewise-constant phantom, exact data step."""
 
 import pytest
 import torch
 
-from patchcore import metrics
-from patchcore.classical import admm_tv, tv_objective
-from patchcore.operators import make_operator
-from patchcore.solvers import SOLVERS
+from patchcore.inverse import metrics
+from patchcore.inverse.classical import admm_tv, tv_objective
+from patchcore.inverse.operators import make_operator
+from patchcore.inverse.solvers import SOLVERS
 
 N = 32
 

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from patchcore import preparation as prep
-from patchcore.evaluate import clip_image
+from patchcore.data import preparation as prep
+from patchcore.experiments.cell import clip_image
 from patchcore.io import fastmri_h5
-from patchcore.kspace import complex_combine, fft2c, ifft2c, rss
-from patchcore.prior import from_model_scale, to_model_scale
+from patchcore.data.kspace import complex_combine, fft2c, ifft2c, rss
+from patchcore.priors.prior import from_model_scale, to_model_scale
 
 ROOT = Path(__file__).resolve().parents[1]
 

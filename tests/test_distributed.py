@@ -17,7 +17,7 @@ import sys
 import pytest
 import torch
 
-from patchcore.train import make_state, resolve_options, train
+from patchcore.priors.training import make_state, resolve_options, train
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ OPTIONS = {
 WORKER = """
 import json, sys, torch, torch.distributed as dist
 import torch.nn.functional as F
-from patchcore.train import make_state, resolve_options, train
+from patchcore.priors.training import make_state, resolve_options, train
 torch.set_num_threads(1)
 dist.init_process_group("gloo")
 opts = resolve_options(json.loads(sys.argv[1]), {}, {}, 16, 1)

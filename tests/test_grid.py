@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from patchcore import grid
+from patchcore.experiments import grid
 
 SPEC = {"datasets": ["knee", "brain"], "tasks": ["denoise"], "solvers": ["dps", "diffpir"],
         "priors": ["whole"], "infer": ["full", 32], "pad": ["reflect"]}

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from patchcore.io import fastmri_h5
-from patchcore.kspace import coil_maps, fft2c, ifft2c, rss
-from patchcore.preparation import center_crop
+from patchcore.data.kspace import coil_maps, fft2c, ifft2c, rss
+from patchcore.data.preparation import center_crop
 
 
 def tiny_volume(rng, slices=3, coils=2, shape=(16, 12), recon=(8, 8)):

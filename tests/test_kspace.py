@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from patchcore.kspace import coil_maps, fft2c, ifft2c, rss, simulate_multicoil
+from patchcore.data.kspace import coil_maps, fft2c, ifft2c, rss, simulate_multicoil
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from patchcore import metrics
+from patchcore.inverse import metrics
 
 
 def _pair(seed=0, b=2, c=1, n=32):

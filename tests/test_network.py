@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import save_file
 
 from patchcore.io.checkpoint import export_prior, load_checkpoint, load_prior, save_checkpoint
-from patchcore.network import (NETWORK_PRESETS, CosineAttention, FourierFeatures, Gain, ResBlock,
+from patchcore.priors.network import (NETWORK_PRESETS, CosineAttention, FourierFeatures, Gain, ResBlock,
                                UnitConv, blend, build_network, count_parameters, join_channels,
                                norm_pixels, silu_unit, unit_rms)
-from patchcore.precond import edm_coefficients
-from patchcore.prior import Prior
+from patchcore.priors.precond import edm_coefficients
+from patchcore.priors.prior import Prior
 
 TINY = {"model_channels": 8, "channel_mult": [1, 2, 2], "num_blocks": 1, "attn_levels": [2],
         "head_channels": 8}
@@ -287,7 +287,7 @@ def test_no_cache_in_training_or_with_weight_gradients():
 def test_attention_takes_the_memory_efficient_path_on_cpu():
     """One attention call at 4096 tokens must not materialise the 4096 x 4096 weight matrix
     (64 MiB in float32): PyTorch's math fallback, taken for strided q/k/v, does."""
-    from patchcore.profiling import cpu_allocator_peak
+    from patchcore.experiments.profiling import cpu_allocator_peak
 
     attention = reset_all(CosineAttention(32, 1), 0).eval()
     x = unit((1, 32, 64, 64), 3)
@@ -334,7 +334,7 @@ def test_new_layout_prior_loads(tmp_path):
 
 
 def test_old_layout_checkpoint_is_refused_with_a_clear_error(tmp_path):
-    from patchcore.train import make_state, resolve_options
+    from patchcore.priors.training import make_state, resolve_options
 
     opts = resolve_options({"network": TINY, "training": {"steps": 2, "batch": 2}}, {}, {}, 16, 1)
     state = make_state(opts)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from patchcore.operators import OPERATORS, make_operator
+from patchcore.inverse.operators import OPERATORS, make_operator
 
 N = 32
 CASES = [(name, c) for name in sorted(OPERATORS) for c in (1, 2)]

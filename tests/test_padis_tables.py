@@ -1,14 +1,14 @@
-"""PaDIS table aggregation (patchcore.padis_tables) on synthetic cell frames, and its figures."""
+"""PaDIS table aggregation (patchcore.experiments.padis) on synthetic cell frames, and its figures."""
 
 import math
 
 import numpy as np
 import pandas as pd
 
-from patchcore.schedules import solver_nfe
+from patchcore.inverse.schedules import solver_nfe
 import pytest
 
-from patchcore import padis_tables as pt
+from patchcore.experiments import padis as pt
 from patchcore.figures import padis as figures
 
 SPEC = {

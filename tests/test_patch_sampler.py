@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from patchcore.coords import coord_grid
-from patchcore.patch_sampler import (choose_size, crops_per_step, resolve_sampler, sample_batch)
+from patchcore.priors.coords import coord_grid
+from patchcore.priors.patch_sampler import (choose_size, crops_per_step, resolve_sampler, sample_batch)
 
 N = 16
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from patchcore.coords import coord_grid
-from patchcore.patches import (
+from patchcore.priors.coords import coord_grid
+from patchcore.inverse.patches import (
     PatchAveragingDenoiser,
     ShiftedGridDenoiser,
     StitchingDenoiser,
@@ -171,7 +171,7 @@ def test_bad_arguments():
 
 
 def test_measure_denoiser_reports_time_and_memory():
-    from patchcore.profiling import measure_denoiser
+    from patchcore.experiments.profiling import measure_denoiser
 
     for grad in (False, True):
         r = measure_denoiser(toy_prior, 32, 8, micro_batch=4, grad=grad, device="cpu", nfe=1)

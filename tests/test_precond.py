@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from patchcore.loss import edm_loss, loss_weight, sample_sigma
-from patchcore.precond import EDMPrecond, edm_coefficients
-from patchcore.prior import Prior
+from patchcore.priors.loss import edm_loss, loss_weight, sample_sigma
+from patchcore.priors.precond import EDMPrecond, edm_coefficients
+from patchcore.priors.prior import Prior
 
 
 # sigma, c_skip, c_out, c_in, c_noise for sigma_data 0.5, computed by hand:

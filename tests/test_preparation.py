@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from patchcore import preparation as prep
+from patchcore.data import preparation as prep
 
 
 def test_center_crop_takes_the_middle():

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from patchcore.patches import ShiftedGridDenoiser
-from patchcore.profiling import cpu_allocator_peak
+from patchcore.inverse.patches import ShiftedGridDenoiser
+from patchcore.experiments.profiling import cpu_allocator_peak
 
 
 def toy_prior(x, sigma, coords=None):
@@ -47,7 +47,7 @@ def test_streamed_grid_peak_is_flat_apart_from_the_output():
 
 
 def test_median_of_timed_calls():
-    from patchcore.profiling import median
+    from patchcore.experiments.profiling import median
 
     assert median([3.0, 100.0, 1.0]) == 3.0  # one slow call (a loaded machine) does not move it
     assert median([4.0, 1.0, 2.0, 100.0]) == 3.0
@@ -56,7 +56,7 @@ def test_median_of_timed_calls():
 
 
 def test_timed_calls_follow_the_warm_up_time():
-    from patchcore.profiling import AUTO_MAX_CALLS, AUTO_MIN_CALLS, timed_calls_for
+    from patchcore.experiments.profiling import AUTO_MAX_CALLS, AUTO_MIN_CALLS, timed_calls_for
 
     assert timed_calls_for(0.001) == AUTO_MAX_CALLS  # fast calls: many
     assert timed_calls_for(60.0) == AUTO_MIN_CALLS  # slow calls: still a median of several
@@ -65,7 +65,7 @@ def test_timed_calls_follow_the_warm_up_time():
 
 
 def test_measure_denoiser_reports_the_median_of_its_calls():
-    from patchcore.profiling import measure_denoiser
+    from patchcore.experiments.profiling import measure_denoiser
 
     r = measure_denoiser(toy_prior, 32, 8, micro_batch=4, nfe=5)
     assert r["nfe"] == 5 and len(r["time_calls_s"]) == 5 and r["time_statistic"] == "median"

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from patchcore.operators import make_operator
-from patchcore.patches import ShiftedGridDenoiser
-from patchcore.schedules import karras_sigmas, quad_sigmas, solver_schedule
-from patchcore.solvers import SOLVERS
+from patchcore.inverse.operators import make_operator
+from patchcore.inverse.patches import ShiftedGridDenoiser
+from patchcore.inverse.schedules import karras_sigmas, quad_sigmas, solver_schedule
+from patchcore.inverse.solvers import SOLVERS
 
 N = 8
 CHAINS = 64

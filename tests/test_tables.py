@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patchcore import tables
+from patchcore.experiments import tables
 
 SPEC = {"datasets": ["knee", "brain"], "tasks": ["denoise", "sr2"], "solvers": ["dps"],
         "priors": ["whole", "patch"], "infer": ["full", 32], "pad": ["reflect"]}

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from patchcore.ema import ema_beta
+from patchcore.priors.ema import ema_beta
 from patchcore.io.checkpoint import export_prior, load_checkpoint, load_prior, save_checkpoint
-from patchcore.train import learning_rate, make_state, resolve_options, train
+from patchcore.priors.training import learning_rate, make_state, resolve_options, train
 
 TINY_NET = {"model_channels": 8, "channel_mult": [1, 2], "num_blocks": 1, "attn_levels": [1],
             "head_channels": 16}

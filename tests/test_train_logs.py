@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from patchcore.train import make_state, resolve_options, train
+from patchcore.priors.training import make_state, resolve_options, train
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_LINE = re.compile(r"step (\d+)/(\d+): loss [0-9.]+, lr [0-9.e-]+, [0-9.]+ steps/s")

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from patchcore import tuning
+from patchcore.experiments import tuning
 
 
 def test_settings_is_the_product():

@@ -1,13 +1,13 @@
 """Rule diagnosis_tiles: held-out denoising of the Table 1 priors on tiles vs whole images.
 
 Load the priors and the evaluation images of the Table 1 datasets, run
-:func:`patchcore.analysis.diagnose_tiles`, write the table and the figure atomically.
+:func:`patchcore.experiments.analysis.diagnose_tiles`, write the table and the figure atomically.
 """
 
 import pandas as pd
 import torch
 
-from patchcore.analysis import diagnose_tiles
+from patchcore.experiments.analysis import diagnose_tiles
 from patchcore.figures.diagnosis import diagnosis_figure
 from patchcore.io.atomic import atomic_path, write_text
 from patchcore.io.checkpoint import load_prior

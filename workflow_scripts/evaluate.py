@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from patchcore.device import select_device
-from patchcore.evaluate import run_cell
+from patchcore.experiments.cell import run_cell
 from patchcore.io.atomic import atomic_path, write_text
 from patchcore.io.checkpoint import load_prior
 from patchcore.io.logs import script_logger

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from patchcore.analysis import edge_artifact
+from patchcore.experiments.analysis import edge_artifact
 from patchcore.figures.paper import fig1_padding
 from patchcore.io.atomic import atomic_path, write_text
 from patchcore.io.logs import script_logger

@@ -7,10 +7,10 @@ re-runs only this rule; without it every value is NaN and the log says how to fe
 import numpy as np
 import pandas as pd
 
-from patchcore.evaluate import lpips_rows
+from patchcore.experiments.cell import lpips_rows
 from patchcore.io.atomic import write_text
 from patchcore.io.logs import script_logger
-from patchcore.metrics import FETCH_COMMAND
+from patchcore.inverse.metrics import FETCH_COMMAND
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = script_logger(sm.log[0])

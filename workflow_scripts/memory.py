@@ -1,6 +1,6 @@
 """Rule memory: peak memory and time of one DiffPIR denoiser call (Roy et al. Fig. 3).
 
-Each point runs in a fresh process (`python -m patchcore.profiling`); the peak is the
+Each point runs in a fresh process (`python -m patchcore.experiments.profiling`); the peak is the
 allocator's own statistic (CPU: the torch profiler's memory events; CUDA:
 torch.cuda.max_memory_allocated), the peak resident memory is kept beside it. How memory was
 measured is stated once, in the sidecar JSON, not on every row.
@@ -28,7 +28,7 @@ for size in m["image_sizes"]:
         for micro_batch in m["micro_batch"]:
             if str(infer) != "full" and int(infer) >= size:
                 continue  # a patch as large as the image is the whole image
-            cmd = [sys.executable, "-m", "patchcore.profiling", "--json", "--prior-options", str(options),
+            cmd = [sys.executable, "-m", "patchcore.experiments.profiling", "--json", "--prior-options", str(options),
                    "--image-size", str(size), "--patch", str(infer), "--device", str(device),
                    "--threads", str(sm.threads), "--nfe", str(m.get("nfe", 2))]
             if micro_batch:

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from patchcore import metrics, padis_tables
+from patchcore.inverse import metrics
+
+from patchcore.experiments import padis as padis_tables
 from patchcore.figures import padis as figures
 from patchcore.io.atomic import atomic_path
 from patchcore.io.logs import script_logger

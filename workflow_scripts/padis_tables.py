@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from patchcore import padis_tables
+from patchcore.experiments import padis as padis_tables
 from patchcore.io.atomic import write_text
 from patchcore.io.logs import script_logger
 

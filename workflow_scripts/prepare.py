@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from patchcore import preparation as prep
+from patchcore.data import preparation as prep
 from patchcore.io import aapm_dicom, fastmri_h5
 from patchcore.io.logs import script_logger
 from patchcore.io.prepared import SPLITS, write_prepared

@@ -1,4 +1,4 @@
-"""Rule realism: the realism measures of every prepared dataset (patchcore.realism), one row each.
+"""Rule realism: the realism measures of every prepared dataset (patchcore.data.realism), one row each.
 
 Every split of a dataset is measured together (all slices the pipeline sees); slices are
 grouped into volumes by the manifest's ``source_file``.
@@ -10,7 +10,7 @@ import pandas as pd
 from patchcore.io.atomic import write_text
 from patchcore.io.logs import script_logger
 from patchcore.io.prepared import SPLITS, read_split
-from patchcore.realism import realism_measures
+from patchcore.data.realism import realism_measures
 
 
 def dataset_measures(h5, manifest_csv):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from patchcore import anatomy
+from patchcore.data import anatomy
 from patchcore.io import aapm_dicom, fastmri_h5
 from patchcore.io.logs import script_logger
-from patchcore.kspace import ifft2c, rss, simulate_multicoil
-from patchcore.preparation import center_crop
+from patchcore.data.kspace import ifft2c, rss, simulate_multicoil
+from patchcore.data.preparation import center_crop
 
 ANATOMY = {"knee": anatomy.knee_volume, "brain": anatomy.brain_volume,
            "abdomen": anatomy.abdomen_volume}

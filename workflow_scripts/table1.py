@@ -3,7 +3,7 @@
 
 import pandas as pd
 
-from patchcore import tables
+from patchcore.experiments import tables
 from patchcore.io.atomic import write_text
 from patchcore.io.logs import script_logger
 

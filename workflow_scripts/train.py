@@ -29,7 +29,7 @@ from patchcore.io.atomic import atomic_path, write_text
 from patchcore.io.checkpoint import export_prior, files_sha256, load_checkpoint, save_checkpoint
 from patchcore.io.logs import script_logger
 from patchcore.io.prepared import read_split
-from patchcore.train import describe, make_state, resolve_options, select_training_images, train
+from patchcore.priors.training import describe, make_state, resolve_options, select_training_images, train
 
 
 def read_group(paths, split):

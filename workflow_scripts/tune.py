@@ -6,12 +6,12 @@ import pandas as pd
 import torch
 
 from patchcore.device import select_device
-from patchcore.evaluate import run_cell
+from patchcore.experiments.cell import run_cell
 from patchcore.io.atomic import write_text
 from patchcore.io.checkpoint import load_prior
 from patchcore.io.logs import script_logger
 from patchcore.io.prepared import read_split
-from patchcore.tuning import settings
+from patchcore.experiments.tuning import settings
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = script_logger(sm.log[0])

@@ -5,7 +5,7 @@ import yaml
 
 from patchcore.io.atomic import write_text
 from patchcore.io.logs import script_logger
-from patchcore.tuning import best_settings, tuned_block
+from patchcore.experiments.tuning import best_settings, tuned_block
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = script_logger(sm.log[0])

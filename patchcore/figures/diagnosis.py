@@ -1,5 +1,5 @@
 """The tile diagnosis figure (results/figures/diagnosis_tiles.png): one function returning a
-matplotlib Figure from the table of :func:`patchcore.analysis.diagnose_tiles`."""
+matplotlib Figure from the table of :func:`patchcore.experiments.analysis.diagnose_tiles`."""
 
 import matplotlib
 

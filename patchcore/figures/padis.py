@@ -42,7 +42,7 @@ def psnr_vs_patch_size(table, image_size):
     """PSNR (left axis) and SSIM (right axis) against the inference patch size.
 
     Args:
-        table: :func:`patchcore.padis_tables.patch_size_table` output (columns P, psnr, ssim).
+        table: :func:`patchcore.experiments.padis.patch_size_table` output (columns P, psnr, ssim).
         image_size: N; the point at P = N is the whole-image prior.
     """
     df = table.sort_values("P")
@@ -65,7 +65,7 @@ def psnr_vs_training_size(table):
     """PSNR against the number of training images, patch prior vs whole-image prior.
 
     Args:
-        table: :func:`patchcore.padis_tables.datasize_table` output (columns train_images,
+        table: :func:`patchcore.experiments.padis.datasize_table` output (columns train_images,
             patch_psnr, whole_psnr); a non-numeric ``train_images`` ("all") is put last.
     """
     labels = [str(v) for v in table["train_images"]]

@@ -51,7 +51,7 @@ def fig1_padding(recons, measures, context, image=0, vmax=0.2):
 
     Args:
         recons: ``{pad: array (k, 3, C, H, W)}`` of (ground truth, baseline, reconstruction).
-        measures: ``{pad: dict}`` from :func:`patchcore.analysis.edge_artifact` (means over images).
+        measures: ``{pad: dict}`` from :func:`patchcore.experiments.analysis.edge_artifact` (means over images).
         context: what the reconstructions are (dataset, task, solver, prior, patch size), the title.
         vmax: upper end of the error colour scale (errors above it saturate).
     """

@@ -7,7 +7,7 @@ history, options) and ``latest.json`` naming the newest complete set. Every file
 atomically and ``latest.json`` last, so a job killed at any moment leaves the previous
 checkpoint usable.
 
-Export: ``model.safetensors`` (EMA weights of :class:`patchcore.prior.Prior`) and
+Export: ``model.safetensors`` (EMA weights of :class:`patchcore.priors.prior.Prior`) and
 ``options.json`` (resolved options, step count, data hash, code version); :func:`load_prior`
 reads them back.
 """
@@ -23,9 +23,9 @@ from safetensors.torch import load_file, save_file
 
 import patchcore
 from patchcore.io.atomic import atomic_path, write_text
-from patchcore.prior import Prior
+from patchcore.priors.prior import Prior
 
-# 2: the network of patchcore.network as rewritten from the EDM2 paper (issue 15); files of
+# 2: the network of patchcore.priors.network as rewritten from the EDM2 paper (issue 15); files of
 # format 1 hold the previous network layout, whose parameter names differ: retrain.
 FORMAT = 2
 OLD_LAYOUT_FORMATS = {1}
@@ -36,7 +36,7 @@ def _check_format(path, found):
     found = None if found is None else int(found)
     if found in OLD_LAYOUT_FORMATS:
         raise ValueError(f"{path}: written by the old network layout (format {found}, before "
-                         f"patchcore.network was rewritten); its weights cannot be loaded into "
+                         f"patchcore.priors.network was rewritten); its weights cannot be loaded into "
                          f"the current network: retrain the prior")
     if found != FORMAT:
         raise ValueError(f"{path}: checkpoint format {found}, this code reads format {FORMAT}")
@@ -55,7 +55,7 @@ def _strip(tensors, prefix, device):
 
 
 def save_checkpoint(directory, state, keep=2):
-    """Write ``state`` (see :func:`patchcore.train.make_state`) as a checkpoint; keep the newest ``keep``."""
+    """Write ``state`` (see :func:`patchcore.priors.training.make_state`) as a checkpoint; keep the newest ``keep``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"step-{state['step']:08d}"
@@ -134,7 +134,7 @@ def files_sha256(paths):
 def export_prior(directory, prior, options, step, data_hash, extra=None):
     """Write ``model.safetensors`` (the weights of ``prior``) and ``options.json`` into ``directory``.
 
-    ``options`` are the resolved training options (:func:`patchcore.train.resolve_options`).
+    ``options`` are the resolved training options (:func:`patchcore.priors.training.resolve_options`).
     """
     directory = Path(directory)
     with atomic_path(directory / "model.safetensors") as tmp:
@@ -145,7 +145,7 @@ def export_prior(directory, prior, options, step, data_hash, extra=None):
 
 
 def load_prior(directory, device="cpu"):
-    """The exported :class:`patchcore.prior.Prior` of ``directory`` (eval mode, on ``device``)."""
+    """The exported :class:`patchcore.priors.prior.Prior` of ``directory`` (eval mode, on ``device``)."""
     directory = Path(directory)
     options_path, weights_path = directory / "options.json", directory / "model.safetensors"
     for path in (options_path, weights_path):

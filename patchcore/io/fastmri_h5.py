@@ -15,8 +15,8 @@ import xml.etree.ElementTree as ET
 import h5py
 import numpy as np
 
-from patchcore.kspace import complex_combine, ifft2c, rss
-from patchcore.preparation import center_crop
+from patchcore.data.kspace import complex_combine, ifft2c, rss
+from patchcore.data.preparation import center_crop
 
 _NS = {"m": "http://www.ismrm.org/ISMRMRD"}
 REQUIRED_ATTRS = ("acquisition", "max", "norm", "patient_id")
@@ -82,7 +82,7 @@ def read_volume(path, target="reconstruction_rss", slices=None, complex_images=F
             then a centre crop to the header's recon matrix.
         slices: sorted slice indices to read (default every slice).
         complex_images: return complex images (needs ``target='kspace'``): RSS magnitude with
-            the phase of the coil-combined k-space (:func:`patchcore.kspace.complex_combine`).
+            the phase of the coil-combined k-space (:func:`patchcore.data.kspace.complex_combine`).
     Raises:
         ValueError starting with ``path``: unreadable or truncated file, missing key or
         attribute, wrong rank, non-finite values.

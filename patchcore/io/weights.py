@@ -7,14 +7,14 @@ Run on a machine with network access (e.g. a cluster login node)::
 
 ``lpips`` ships its linear layers in its wheel; the AlexNet trunk comes from torchvision's
 checkpoint ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``. Without it,
-:func:`patchcore.metrics.lpips` reports NaN.
+:func:`patchcore.inverse.metrics.lpips` reports NaN.
 """
 
 import argparse
 import json
 import sys
 
-from patchcore.metrics import alexnet_weights_path
+from patchcore.inverse.metrics import alexnet_weights_path
 
 
 def read_alexnet_features(path):

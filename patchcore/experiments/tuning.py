@@ -1,6 +1,6 @@
 """Hyper-parameter search on the validation split (never on test images).
 
-The search runs the same cell code as the grid (:func:`patchcore.evaluate.run_cell`) on the
+The search runs the same cell code as the grid (:func:`patchcore.experiments.cell.run_cell`) on the
 validation images for every setting of a small grid; the chosen values are then written into
 config under ``solvers.<name>.tuned.<task>``, where every cell picks them up.
 """

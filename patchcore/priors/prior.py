@@ -9,8 +9,8 @@ imaginary in [-1, 1], centred at 0) are only scaled: x' = 2x.
 import torch
 from torch import nn
 
-from patchcore.network import build_network, resolve_network
-from patchcore.precond import EDMPrecond, SIGMA_DATA
+from patchcore.priors.network import build_network, resolve_network
+from patchcore.priors.precond import EDMPrecond, SIGMA_DATA
 
 
 def _offset(x):
@@ -33,7 +33,7 @@ class Prior(nn.Module):
     """Denoiser ``prior(x, sigma, coords=None)`` on the [0, 1] image scale.
 
     ``x`` (B, C, H, W) noisy image (clean part in [0, 1]), ``sigma`` float or (B,) on the
-    [0, 1] scale, ``coords`` (B, 2, H, W) or (2, H, W) from :func:`patchcore.coords.coord_grid`
+    [0, 1] scale, ``coords`` (B, 2, H, W) or (2, H, W) from :func:`patchcore.priors.coords.coord_grid`
     (required iff ``coord_channels == 2``). Returns the MMSE estimate (B, C, H, W), [0, 1] scale.
     H and W must be divisible by ``2 ** (levels - 1)`` of the network.
 

@@ -6,8 +6,16 @@ script `workflow_scripts/evaluate.py` loads the inputs and writes the outputs.
 
 import torch
 
-from patchcore import grid, metrics, patches, schedules, solvers
-from patchcore.operators import make_operator
+from patchcore.experiments import grid
+
+from patchcore.inverse import metrics
+
+from patchcore.inverse import patches
+
+from patchcore.inverse import schedules
+
+from patchcore.inverse import solvers
+from patchcore.inverse.operators import make_operator
 
 def build_operator(task_options, image_size):
     """The task's operator from its config entry (``operator`` name plus its parameters)."""
@@ -17,7 +25,7 @@ def build_operator(task_options, image_size):
 
 def clip_image(x):
     """Clip to the image range: [0, 1] for magnitude (C = 1); complex (C = 2) magnitude <= 1,
-    phase kept. Metrics then score the magnitude (``patchcore.metrics``)."""
+    phase kept. Metrics then score the magnitude (``patchcore.inverse.metrics``)."""
     if x.shape[1] == 1:
         return x.clamp(0, 1)
     return x / x.norm(dim=1, keepdim=True).clamp_min(1.0)

@@ -1,13 +1,13 @@
 """EDM preconditioning (Karras et al. 2022, Table 1) and the EDM2 learned uncertainty.
 
 Everything here is on the model scale (images in [-1, 1], sigma_data 0.5); the conversion
-from the [0, 1] image scale happens only in :class:`patchcore.prior.Prior`.
+from the [0, 1] image scale happens only in :class:`patchcore.priors.prior.Prior`.
 """
 
 import torch
 from torch import nn
 
-from patchcore.network import FourierFeatures, UnitConv
+from patchcore.priors.network import FourierFeatures, UnitConv
 
 SIGMA_DATA = 0.5
 

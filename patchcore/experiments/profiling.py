@@ -27,7 +27,7 @@ image (one patch, or 16 px for the whole image) first fills the network's weight
 ``t``: ``ceil(AUTO_BUDGET_S / t)`` clipped to ``[AUTO_MIN_CALLS, AUTO_MAX_CALLS]`` (3 to 25
 calls, at least about 5 s of timed calls where that needs no more than 25).
 
-Run ``python -m patchcore.profiling --json --network demo-xxs --image-size 256 --patch 64
+Run ``python -m patchcore.experiments.profiling --json --network demo-xxs --image-size 256 --patch 64
 --micro-batch 16 [--grad]`` to measure one point and print one JSON line (the last line of
 stdout).
 """
@@ -45,7 +45,7 @@ import time
 
 import torch
 
-from patchcore.patches import ShiftedGridDenoiser, denoise_vjp
+from patchcore.inverse.patches import ShiftedGridDenoiser, denoise_vjp
 
 AUTO_MIN_CALLS = 3
 AUTO_MAX_CALLS = 25
@@ -200,8 +200,8 @@ def _is_factory(obj):
 
 
 def build_prior(network="demo-xxs", channels=1, coord_channels=0, coord_pad=0):
-    """A randomly initialised :class:`patchcore.prior.Prior` (time and memory do not depend on weights)."""
-    from patchcore.prior import Prior
+    """A randomly initialised :class:`patchcore.priors.prior.Prior` (time and memory do not depend on weights)."""
+    from patchcore.priors.prior import Prior
 
     return Prior(network, channels=channels, coord_channels=coord_channels, coord_pad=coord_pad)
 
@@ -213,7 +213,7 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     ``prior`` is a prior ``prior(x, sigma, coords=None)``, a zero-argument factory returning
     one, or a network preset name; ``patch`` an int or ``'full'``; with ``grad`` each call also back-propagates a scalar
     loss through the denoiser with the memory-bounded tile-by-tile gradient
-    (:func:`patchcore.patches.denoise_vjp`). One warm-up call on a small corner of the image,
+    (:func:`patchcore.inverse.patches.denoise_vjp`). One warm-up call on a small corner of the image,
     then ``nfe`` timed calls (an int, or ``"auto"``: :func:`timed_calls_for` the first one's time).
 
     Returns a dict with ``time_per_nfe_s`` (the median of the timed calls; all of them in
@@ -319,7 +319,7 @@ def _nfe_arg(text):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Measure one point of the patch-denoiser profile.")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON line (default)")
-    ap.add_argument("--network", default="demo-xxs", help="network preset of patchcore.network")
+    ap.add_argument("--network", default="demo-xxs", help="network preset of patchcore.priors.network")
     ap.add_argument("--prior-options", default=None,
                     help="a prior's options.json (its network etc.; weights are not needed)")
     ap.add_argument("--image-size", type=int, required=True)
@@ -333,7 +333,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.prior_options:
-        from patchcore.prior import Prior
+        from patchcore.priors.prior import Prior
 
         with open(args.prior_options) as fh:
             options = json.load(fh)

@@ -41,7 +41,7 @@ def edge_artifact(x, gt, band=4):
 
 # ---- Tile diagnosis: why a whole-trained prior fails on small tiles ----------------------
 # Each function takes a prior (``prior(x, sigma, coords=None)`` on the [0, 1] scale, see
-# patchcore.prior) and images ``(n, C, N, N)`` in [0, 1]; the noise is fixed by a seed, so every
+# patchcore.priors.prior) and images ``(n, C, N, N)`` in [0, 1]; the noise is fixed by a seed, so every
 # inference scheme sees the same noisy images.
 
 
@@ -54,7 +54,7 @@ def add_noise(images, sigma, seed):
 def tile_edge_distance(n, patch, shift):
     """Distance in pixels of every image pixel to the nearest edge of its tile, ``(n, n)`` int.
 
-    The shifted grid of :class:`patchcore.patches.ShiftedGridDenoiser` (image ``n``, ``K = n // P
+    The shifted grid of :class:`patchcore.inverse.patches.ShiftedGridDenoiser` (image ``n``, ``K = n // P
     + 1`` tiles, pad ``M = K P - n``) with grid shift ``(sy, sx)``: tile rows start at image row
     ``sy - M + i P``. 0 on a tile's outermost pixels, ``P // 2 - 1`` at its centre.
     """
@@ -98,7 +98,7 @@ def tile_denoising(prior, images, sigma, infer, pad, seed, seam_band=2):
         the tile seams and inside the tiles; equal to ``rmse`` for ``'full'``) and the
         denoised images ``(n, C, N, N)`` under ``'denoised'``.
     """
-    from patchcore.patches import ShiftedGridDenoiser
+    from patchcore.inverse.patches import ShiftedGridDenoiser
 
     patch = "full" if str(infer) == "full" else int(infer)
     noisy = add_noise(images, sigma, seed)
@@ -189,13 +189,13 @@ def windowed_tiles(prior, noisy, sigma, patch, context, fill):
 @contextlib.contextmanager
 def windowed_attention(network, tile, image_size):
     """Inside the ``with`` block, every self-attention layer of ``network`` (a
-    :class:`patchcore.network.UNet`) attends only inside the aligned windows that a ``tile``-pixel
+    :class:`patchcore.priors.network.UNet`) attends only inside the aligned windows that a ``tile``-pixel
     tile of an ``image_size`` input covers at the layer's resolution (at least one token).
 
     Applied to a whole image, this gives each position the global context a tile would lose
     through attention alone, while the convolutions still see across tile borders.
     """
-    from patchcore.network import CosineAttention
+    from patchcore.priors.network import CosineAttention
 
     def window_mask(h, w):
         win = max(1, tile * h // image_size)

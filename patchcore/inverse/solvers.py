@@ -3,8 +3,8 @@
     SOLVERS[name](denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, **params) -> x
 
 ``denoiser(x, sigma)`` is the MMSE denoiser on the ``[0, 1]`` scale (whole image or patches),
-``op`` an operator from :mod:`patchcore.operators`, ``sigmas`` a decreasing 1-D tensor of noise
-levels on the ``[0, 1]`` scale (see :mod:`patchcore.schedules`), ``sigma_y`` the measurement
+``op`` an operator from :mod:`patchcore.inverse.operators`, ``sigmas`` a decreasing 1-D tensor of noise
+levels on the ``[0, 1]`` scale (see :mod:`patchcore.inverse.schedules`), ``sigma_y`` the measurement
 noise std on the same scale. Returns the reconstruction ``(B, C, N, N)`` (not clipped).
 ``callback``, if given, is called after every step with a dict ``{i, x, denoised, sigma}``.
 
@@ -17,8 +17,8 @@ import math
 
 import torch
 
-from patchcore.classical import admm_tv
-from patchcore.patches import denoise_vjp
+from patchcore.inverse.classical import admm_tv
+from patchcore.inverse.patches import denoise_vjp
 
 
 def _randn(like, generator):
@@ -63,7 +63,7 @@ def dps(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, zeta=0.5,
     (``ancestral``: the EDM/DDPM-like stochastic step, ``euler``: the deterministic DDIM-like
     step; the last goes to sigma 0); then ``x -= zeta * grad_x ||y - A x0hat||`` (the norm, not
     squared, per image, as in the official code). The gradient goes through the denoiser tile
-    by tile when it is a shifted-grid denoiser (:func:`patchcore.patches.denoise_vjp`).
+    by tile when it is a shifted-grid denoiser (:func:`patchcore.inverse.patches.denoise_vjp`).
 
     ``zeta`` is on the ``[0, 1]`` scale: the official ``zeta`` on ``[-1, 1]`` images equals 2x ours.
     ``sigma_y`` is unused (DPS's step size absorbs it), kept for the common signature. The last

@@ -8,7 +8,7 @@ pure function of its inputs and distributed ranks can split one global batch.
 import torch
 from torch import nn
 
-from patchcore.precond import SIGMA_DATA
+from patchcore.priors.precond import SIGMA_DATA
 
 
 def sample_sigma(n, generator, p_mean=-1.2, p_std=1.2, device=None):

@@ -8,7 +8,7 @@ A sampler spec is a plain dict (``priors.<name>.sampler`` in config):
 - ``{"mode": "padis", "sizes": [...], "probs": [...], "coord_pad": M, "coords": true}``:
   one patch size per step drawn with ``probs`` (PaDIS: 16/32/64 with 0.2/0.3/0.5 at 256),
   crops anywhere in the image zero-padded by ``coord_pad`` pixels (0 on the [0, 1] scale),
-  with the two coordinate channels of :func:`patchcore.coords.coord_grid` when ``coords``.
+  with the two coordinate channels of :func:`patchcore.priors.coords.coord_grid` when ``coords``.
 
 Every step processes the same number of pixels: a step of patch size P takes
 ``round(batch * (N / P)^2)`` crops where ``batch`` counts full N x N images (PaDIS multiplies the
@@ -17,7 +17,7 @@ batch for small patches).
 
 import torch
 
-from patchcore.coords import coord_grid
+from patchcore.priors.coords import coord_grid
 
 MODES = ("whole", "random", "padis")
 
@@ -76,7 +76,7 @@ def crop(images, index, top, left, size):
 def crop_coords(top, left, size, image_size, pad):
     """Coordinate channels ``(n, 2, size, size)`` of crops at ``top``, ``left`` (n,).
 
-    Read from :func:`patchcore.coords.coord_grid` of the whole padded canvas, which gives values
+    Read from :func:`patchcore.priors.coords.coord_grid` of the whole padded canvas, which gives values
     identical to ``coord_grid(top, left, size, size, image_size, pad)`` of each crop.
     """
     canvas = coord_grid(-pad, -pad, image_size + 2 * pad, image_size + 2 * pad, image_size, pad)

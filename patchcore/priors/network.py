@@ -21,8 +21,8 @@ The network is fully convolutional: any input whose height and width are divisib
 images and patches of several sizes.
 
 The network sees the EDM-preconditioned input on the model scale and ``c_noise``; the
-preconditioning lives in :mod:`patchcore.precond` and the [0, 1] <-> [-1, 1] conversion in
-:mod:`patchcore.prior`.
+preconditioning lives in :mod:`patchcore.priors.precond` and the [0, 1] <-> [-1, 1] conversion in
+:mod:`patchcore.priors.prior`.
 """
 
 import copy

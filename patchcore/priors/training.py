@@ -19,13 +19,13 @@ import time
 import torch
 import torch.distributed as dist
 
-from patchcore.coords import coord_grid
-from patchcore.ema import EMA
-from patchcore.loss import EDMLoss, sample_noise, sample_sigma
-from patchcore.network import count_parameters, resolve_network
-from patchcore.patch_sampler import resolve_sampler, sample_batch
-from patchcore.precond import edm_coefficients
-from patchcore.prior import Prior, to_model_scale
+from patchcore.priors.coords import coord_grid
+from patchcore.priors.ema import EMA
+from patchcore.priors.loss import EDMLoss, sample_noise, sample_sigma
+from patchcore.priors.network import count_parameters, resolve_network
+from patchcore.priors.patch_sampler import resolve_sampler, sample_batch
+from patchcore.priors.precond import edm_coefficients
+from patchcore.priors.prior import Prior, to_model_scale
 
 TRAINING_DEFAULTS = {
     "steps": 1000,            # optimiser steps
@@ -63,7 +63,7 @@ def resolve_options(prior, networks, trainings, image_size, channels):
 
     ``prior``: ``{network: name-or-dict, training: name-or-dict, sampler: {...},
     train_images: int or null, uncertainty: bool}``; ``networks``/``trainings``: the named
-    presets of config (networks may also name :data:`patchcore.network.NETWORK_PRESETS`).
+    presets of config (networks may also name :data:`patchcore.priors.network.NETWORK_PRESETS`).
     Returns ``{"prior": Prior options, "sampler": ..., "training": ..., "train_images": ...,
     "image_size": N}``.
     """
@@ -145,7 +145,7 @@ def _rank_world():
 def train_step(objective, state, images, rank=0, world=1):
     """One optimiser step on the batch of step ``state['step'] + 1``; returns the global mean loss.
 
-    ``objective`` is :class:`patchcore.loss.EDMLoss` of ``state['prior']`` (possibly DDP-wrapped);
+    ``objective`` is :class:`patchcore.priors.loss.EDMLoss` of ``state['prior']`` (possibly DDP-wrapped);
     ``images`` (n, C, N, N) in [0, 1] on CPU.
     """
     options, training = state["options"], state["options"]["training"]

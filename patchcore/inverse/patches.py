@@ -12,7 +12,7 @@ normalised with. Every wrapper here is itself a denoiser ``D(x, sigma)`` with ``
 import torch
 import torch.nn.functional as F
 
-from patchcore.coords import coord_grid
+from patchcore.priors.coords import coord_grid
 
 
 def _sigma_per_image(sigma, x):
@@ -57,7 +57,7 @@ class ShiftedGridDenoiser:
     (:meth:`to_tiles`/:meth:`from_tiles` are the equivalent all-at-once reference tiling).
 
     ``patch='full'`` (or ``P >= N``) is the whole-image denoiser (``micro_batch`` then counts
-    images). Coordinates come from :func:`patchcore.coords.coord_grid` with ``pad =
+    images). Coordinates come from :func:`patchcore.priors.coords.coord_grid` with ``pad =
     prior.coord_pad`` when the prior has ``coord_channels == 2`` (or ``use_coords=True``).
     """
 

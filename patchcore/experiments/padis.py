@@ -20,8 +20,8 @@ import math
 
 import pandas as pd
 
-from patchcore import grid
-from patchcore.schedules import solver_nfe
+from patchcore.experiments import grid
+from patchcore.inverse.schedules import solver_nfe
 
 METHOD_KEYS = ("solver", "prior", "infer", "pad")
 METRICS = ("psnr", "ssim")

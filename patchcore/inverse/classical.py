@@ -1,7 +1,7 @@
 """Classical (untrained) reconstruction methods with the common solver signature.
 
 ``admm_tv`` is the ADMM-TV row of the PaDIS table (Hu et al. 2024): it ignores the denoiser
-and the noise levels, and is registered in :data:`patchcore.solvers.SOLVERS` so the grid runs
+and the noise levels, and is registered in :data:`patchcore.inverse.solvers.SOLVERS` so the grid runs
 it like any other solver (with the prior ``none``).
 """
 
@@ -35,7 +35,7 @@ def admm_tv(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, lam=1
     Args:
         denoiser, sigmas, generator: unused (common solver signature); the method is deterministic.
         y: measurements as produced by ``op.A``.
-        op: an operator of :mod:`patchcore.operators`.
+        op: an operator of :mod:`patchcore.inverse.operators`.
         sigma_y: unused (``lam`` is stated for the unweighted data term).
         callback: called after every iteration with ``{i, x, z, u, v, denoised, sigma}``
             (``v = z - u`` before the data step, i.e. the prox centre of ``x``; ``denoised`` is

@@ -1,0 +1,1 @@
+"""Data: synthetic anatomy, k-space, preparation of slices, realism measures."""

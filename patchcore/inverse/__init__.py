@@ -1,0 +1,1 @@
+"""Inverse problems: operators, sigma schedules, solvers, the shifted-grid patch denoiser, metrics."""

@@ -1,0 +1,1 @@
+"""Priors: the EDM2-style network, preconditioning, patch samplers, training."""
