@@ -10,6 +10,7 @@ from patchcore.experiments import grid
 from patchcore.figures.paper import baseline_name
 from patchcore.inverse.metrics import alexnet_weights_path
 from patchcore.inverse.schedules import solver_nfe
+from patchcore.inverse import schemes
 
 validate(config, "../schemas/config.schema.yaml")
 _errors = grid.check_references(config)
@@ -33,7 +34,7 @@ wildcard_constraints:
     task=_alternatives(TASKS),
     solver=_alternatives(SOLVERS),
     group=_alternatives(GROUPS),
-    infer=r"full|(avg|stitch)?\d+",
+    infer=schemes.PATTERN,
     pad="reflect|zero",
 
 

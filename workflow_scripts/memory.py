@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from patchcore.device import select_device
+from patchcore.inverse import schemes
 from patchcore.io.atomic import write_text
 from patchcore.io.logs import script_logger
 
@@ -26,7 +27,7 @@ rows, methods = [], set()
 for size in m["image_sizes"]:
     for infer in m["infer"]:
         for micro_batch in m["micro_batch"]:
-            if str(infer) != "full" and int(infer) >= size:
+            if not schemes.parse(infer).whole and schemes.parse(infer).covers(size):
                 continue  # a patch as large as the image is the whole image
             cmd = [sys.executable, "-m", "patchcore.experiments.profiling", "--json", "--prior-options", str(options),
                    "--image-size", str(size), "--patch", str(infer), "--device", str(device),

@@ -6,6 +6,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from patchcore.inverse import schemes
+
 
 
 def border_mask(h, w, band, device=None):
@@ -98,21 +100,20 @@ def tile_denoising(prior, images, sigma, infer, pad, seed, seam_band=2):
         the tile seams and inside the tiles; equal to ``rmse`` for ``'full'``) and the
         denoised images ``(n, C, N, N)`` under ``'denoised'``.
     """
-    from patchcore.inverse.patches import ShiftedGridDenoiser
-
-    patch = "full" if str(infer) == "full" else int(infer)
+    scheme = schemes.parse(infer)
+    if scheme.kind not in ("full", "grid"):
+        raise ValueError(f"tile_denoising: infer must be 'full' or a tile size, got {infer!r}")
     noisy = add_noise(images, sigma, seed)
-    den = ShiftedGridDenoiser(prior, patch, pad_mode=pad,
-                              generator=torch.Generator().manual_seed(int(seed) + 1))
+    den = schemes.make_denoiser(prior, scheme, pad, torch.Generator().manual_seed(int(seed) + 1), None)
     n = images.shape[-1]
     out, seams, distances = [], [], []
     for i in range(images.shape[0]):
         shift = den.draw_shift(n)
         out.append(den.denoise(noisy[i : i + 1], sigma, shift))
-        if patch == "full" or patch >= n:
+        if scheme.covers(n):
             distances.append(torch.full((n, n), n // 2))
         else:
-            distances.append(tile_edge_distance(n, patch, shift))
+            distances.append(tile_edge_distance(n, scheme.patch, shift))
         seams.append(distances[-1] < seam_band)
     denoised = torch.cat(out)
     sq = (denoised - images).square().mean(1)  # (n, N, N)

@@ -7,14 +7,7 @@ script `workflow_scripts/evaluate.py` loads the inputs and writes the outputs.
 import torch
 
 from patchcore.experiments import grid
-
-from patchcore.inverse import metrics
-
-from patchcore.inverse import patches
-
-from patchcore.inverse import schedules
-
-from patchcore.inverse import solvers
+from patchcore.inverse import metrics, schedules, schemes, solvers
 from patchcore.inverse.operators import make_operator
 
 def build_operator(task_options, image_size):
@@ -29,36 +22,6 @@ def clip_image(x):
     if x.shape[1] == 1:
         return x.clamp(0, 1)
     return x / x.norm(dim=1, keepdim=True).clamp_min(1.0)
-
-
-def measure(op, x, sigma_y, seed):
-    """Noisy measurement ``y = A x + sigma_y n`` with noise drawn from ``seed``."""
-    clean = op.A(x)
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    noise = torch.randn(clean.shape, generator=g, dtype=clean.dtype).to(clean.device)
-    return clean + sigma_y * noise
-
-
-def make_denoiser(prior, infer, pad, generator, micro_batch):
-    """The denoiser of one inference scheme around ``prior``.
-
-    ``infer`` is ``full`` (whole image), ``<P>`` (shifted grid of P-pixel tiles, PaDIS and
-    Roy et al.), ``avg<P>`` (overlapping P-pixel tiles averaged) or ``stitch<P>`` (a fixed
-    grid, no shift): the last two are the patch baselines of the PaDIS table.
-    """
-    infer = str(infer)
-    if prior is None:  # classical methods (prior kind 'none') take no denoiser
-        return None
-    if infer == "full":
-        return patches.ShiftedGridDenoiser(prior, patch="full", pad_mode=pad, generator=generator,
-                                           micro_batch=micro_batch)
-    if infer.startswith("avg"):
-        return patches.PatchAveragingDenoiser(prior, patch=int(infer[3:]), micro_batch=micro_batch)
-    if infer.startswith("stitch"):
-        return patches.StitchingDenoiser(prior, patch=int(infer[6:]), pad_mode=pad,
-                                         generator=generator, micro_batch=micro_batch)
-    return patches.ShiftedGridDenoiser(prior, patch=int(infer), pad_mode=pad, generator=generator,
-                                       micro_batch=micro_batch)
 
 
 def score(x, gt):
@@ -119,13 +82,13 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
     sigmas, params = schedules.solver_schedule(algorithm, solver_o)
     sigmas = sigmas.to(device)
     generator = torch.Generator(device=device).manual_seed(options["seed"])
-    denoiser = make_denoiser(prior, cell["infer"], cell["pad"], generator,
+    denoiser = schemes.make_denoiser(prior, cell["infer"], cell["pad"], generator,
                              options["evaluation"].get("micro_batch"))
     rows, recons = [], []
     for i in range(images.shape[0]):
         gt = images[i : i + 1].to(device)
         seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
-        y = measure(op, gt, sigma_y, seed)
+        y = op.measure(gt, sigma_y, torch.Generator().manual_seed(seed))
         baseline = clip_image(op.baseline(y))
         x = clip_image(solvers.SOLVERS[algorithm](denoiser, y, op, sigmas, generator=generator,
                                                   sigma_y=sigma_y, **params))

@@ -4,8 +4,9 @@ A cell is one combination (dataset, task, solver, prior, infer, pad); each write
 files, so one cell can be rerun alone. Pure functions on plain dicts and strings.
 """
 
-import hashlib
 import itertools
+
+from patchcore.seeds import derived_seed
 
 AXES = ("dataset", "task", "solver", "prior", "infer", "pad")
 SPEC_KEYS = {"dataset": "datasets", "task": "tasks", "solver": "solvers", "prior": "priors",
@@ -33,8 +34,7 @@ def cell_seed(root_seed, cell):
 
     Uses SHA-256 (not Python's salted ``hash``) so it is the same in every process.
     """
-    key = "/".join([str(root_seed)] + [str(cell[a]) for a in AXES])
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+    return derived_seed(root_seed, *(cell[a] for a in AXES), bits=32)
 
 
 def measurement_seed(root_seed, dataset, task, index):
@@ -43,8 +43,7 @@ def measurement_seed(root_seed, dataset, task, index):
     Independent of solver, prior and patch size, so every cell of a (dataset, task) sees the
     same measurements and the comparison between cells is paired.
     """
-    key = f"{root_seed}/{dataset}/{task}/{index}"
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+    return derived_seed(root_seed, dataset, task, index, bits=32)
 
 
 def check_references(config):

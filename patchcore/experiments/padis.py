@@ -21,6 +21,7 @@ import math
 import pandas as pd
 
 from patchcore.experiments import grid
+from patchcore.inverse import schemes
 from patchcore.inverse.schedules import solver_nfe
 
 METHOD_KEYS = ("solver", "prior", "infer", "pad")
@@ -202,8 +203,7 @@ def patch_size_table(per_image, spec, image_size):
     rows = []
     for label, task, m in table_rows(spec, "patch_size"):
         stats = _means(_select(df, spec["dataset"], task, m))
-        p = int(image_size) if label == "full" else int(label)
-        rows.append({"P": p, **stats, "method": _describe(m)})
+        rows.append({"P": schemes.parse(label).size(image_size), **stats, "method": _describe(m)})
     return pd.DataFrame(rows)
 
 

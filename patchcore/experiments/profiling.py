@@ -43,9 +43,12 @@ import sys
 import tempfile
 import time
 
+from typing import Any, Optional, Union
+
 import torch
 
-from patchcore.inverse.patches import ShiftedGridDenoiser, denoise_vjp
+from patchcore.inverse import schemes
+from patchcore.inverse.patches import denoise_vjp
 
 AUTO_MIN_CALLS = 3
 AUTO_MAX_CALLS = 25
@@ -206,15 +209,108 @@ def build_prior(network="demo-xxs", channels=1, coord_channels=0, coord_pad=0):
     return Prior(network, channels=channels, coord_channels=coord_channels, coord_pad=coord_pad)
 
 
-def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, device="cpu", nfe="auto",
-                     channels=1, seed=0):
+def _ready_prior(prior, device):
+    """``(prior, parameters)``: ``prior`` built (from a preset name or a factory), on ``device``,
+    in eval mode without gradients; ``parameters`` its parameter count (None for a non-module)."""
+    if isinstance(prior, str):
+        prior = build_prior(prior)
+    elif _is_factory(prior):
+        prior = prior()
+    if not isinstance(prior, torch.nn.Module):
+        return prior, None
+    parameters = sum(p.numel() for p in prior.parameters())
+    prior = prior.to(device).eval()
+    for p in prior.parameters():
+        p.requires_grad_(False)
+    return prior, parameters
+
+
+CUDA_METHOD = ("cuda max_memory_allocated over the timed calls (peak reset after the warm-up) minus "
+               "allocated before them (weights, cached scaled weights and input excluded)")
+CPU_METHOD = ("cpu allocator peak: largest running total ('Total Allocated' from profile start) of the "
+              "CPU allocator's [memory] events recorded by the torch profiler (profile_memory=True) "
+              "during one call after the warm-up and the timed calls (exact live tensor bytes allocated "
+              "by the call; input, weights and the network's cached weights excluded; timing without "
+              "the profiler); secondary peak_rss_bytes: ")
+RSS_METHODS = {True: "peak RSS (VmHWM, reset before the first call) minus RSS before the first call",
+               False: "rise of peak RSS (getrusage ru_maxrss) over its value before the first call"}
+
+
+def _start_cuda(device, warm_up):
+    """Warm up, then reset the CUDA peak: the probe state ``{before, method}``."""
+    warm_up()
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    return {"before": torch.cuda.memory_allocated(device), "method": CUDA_METHOD}
+
+
+def _start_cpu(device, warm_up):
+    """Reset the peak RSS mark (where possible), read the RSS, then warm up: the probe state."""
+    rss_reset = _reset_peak_rss()
+    before = _proc_status_bytes("VmRSS") if rss_reset else _rss_bytes()
+    warm_up()
+    return {"before": before, "rss_reset": rss_reset, "method": CPU_METHOD + RSS_METHODS[rss_reset]}
+
+
+def _peak_cuda(device, probe, call):
+    """``(peak_bytes, extra)`` after the timed calls on CUDA."""
+    return torch.cuda.max_memory_allocated(device) - probe["before"], {}
+
+
+def _peak_cpu(device, probe, call):
+    """``(peak_bytes, extra)`` on CPU: the RSS rise first (the profiler's own memory is not
+    counted there), then the allocator peak of one profiled call."""
+    rss = (_proc_status_bytes("VmHWM") if probe["rss_reset"] else _rss_bytes()) - probe["before"]
+    return cpu_allocator_peak(call), {"peak_rss_bytes": int(rss)}
+
+
+PROBES = {"cuda": (_start_cuda, _peak_cuda), "cpu": (_start_cpu, _peak_cpu)}
+
+
+def _timer(device, cpu_times):
+    """``timed(fn) -> seconds``: the wall time of one call (CUDA synchronised); its CPU time
+    is appended to ``cpu_times``."""
+    def timed(fn):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        cpu_times.append(time.process_time() - cpu_start)
+        return time.perf_counter() - start
+    return timed
+
+
+def _denoiser_call(den, x, target, grad, sigma=0.5):
+    """``call(x=x, target=target)``: one denoiser call, with ``grad`` also the memory-bounded
+    gradient of ``||D(x) - target||^2``."""
+    def call(x=x, target=target):
+        if grad:
+            denoise_vjp(den, x, sigma, lambda d: ((d - target) ** 2).sum())
+        else:
+            with torch.no_grad():
+                den(x, sigma)
+    return call
+
+
+def _timed_calls(timed, call, nfe):
+    """Times of the timed calls; the first also sets their number for ``nfe='auto'``."""
+    times = [timed(call)]
+    calls = timed_calls_for(times[0]) if nfe in (None, "auto") else int(nfe)
+    return times + [timed(call) for _ in range(calls - 1)]
+
+
+def measure_denoiser(prior: Any, image_size: int, patch: Union[int, str] = "full",
+                     micro_batch: Optional[int] = None, grad: bool = False,
+                     device: Union[str, torch.device] = "cpu", nfe: Union[int, str] = "auto",
+                     channels: int = 1, seed: int = 0) -> dict:
     """Time per denoiser call and peak memory of one (image size, patch, micro-batch) point.
 
     ``prior`` is a prior ``prior(x, sigma, coords=None)``, a zero-argument factory returning
-    one, or a network preset name; ``patch`` an int or ``'full'``; with ``grad`` each call also back-propagates a scalar
-    loss through the denoiser with the memory-bounded tile-by-tile gradient
-    (:func:`patchcore.inverse.patches.denoise_vjp`). One warm-up call on a small corner of the image,
-    then ``nfe`` timed calls (an int, or ``"auto"``: :func:`timed_calls_for` the first one's time).
+    one, or a network preset name; ``patch`` ``'full'`` or a tile size (shifted grid, reflect
+    padding); with ``grad`` each call also back-propagates a scalar loss through the denoiser
+    with the memory-bounded tile-by-tile gradient (:func:`patchcore.inverse.patches.denoise_vjp`).
+    One warm-up call on a small corner of the image, then ``nfe`` timed calls (an int, or
+    ``"auto"``: :func:`timed_calls_for` the first one's time).
 
     Returns a dict with ``time_per_nfe_s`` (the median of the timed calls; all of them in
     ``time_calls_s``), ``parameters`` (of a module prior, else None), ``peak_bytes`` (CUDA: rise of the allocator's peak
@@ -224,92 +320,38 @@ def measure_denoiser(prior, image_size, patch, micro_batch=None, grad=False, dev
     ``memory_method`` and the point's settings.
     """
     device = torch.device(device)
-    if isinstance(prior, str):
-        prior = build_prior(prior)
-    elif _is_factory(prior):
-        prior = prior()
-    parameters = None
-    if isinstance(prior, torch.nn.Module):
-        parameters = sum(p.numel() for p in prior.parameters())
-        prior = prior.to(device).eval()
-        for p in prior.parameters():
-            p.requires_grad_(False)
+    scheme = schemes.parse(patch)
+    if scheme.kind not in ("full", "grid"):
+        raise ValueError(f"measure_denoiser: patch must be 'full' or a tile size, got {patch!r}")
+    if nfe not in (None, "auto") and int(nfe) < 1:
+        raise ValueError(f"nfe must be 'auto' or a positive number of timed calls, got {nfe!r}")
+    prior, parameters = _ready_prior(prior, device)
     gen = torch.Generator().manual_seed(seed)
     x = (0.5 + 0.3 * torch.randn(1, channels, image_size, image_size, generator=gen)).to(device)
     target = torch.rand(x.shape, generator=gen).to(device)
-    den = ShiftedGridDenoiser(prior, patch, pad_mode="reflect", generator=gen, micro_batch=micro_batch)
-    sigma = 0.5
-
-    def call(x=x, target=target):
-        if grad:
-            denoise_vjp(den, x, sigma, lambda d: ((d - target) ** 2).sum())
-        else:
-            with torch.no_grad():
-                den(x, sigma)
-
+    den = schemes.make_denoiser(prior, scheme, "reflect", gen, micro_batch)
+    call = _denoiser_call(den, x, target, grad)
     # The warm-up call runs on a small corner of the image (one patch, or 16 px for the whole
     # image): it fills the network's cache of scaled weights (weights, not the call's memory)
     # and the first-call overheads at a fraction of a full call's cost.
-    w = min(image_size, 16 if patch == "full" else int(patch))
-    warm_up = lambda: call(x[..., :w, :w], target[..., :w, :w])  # noqa: E731
-
-    cuda = device.type == "cuda"
-
+    w = min(image_size, 16 if scheme.whole else scheme.patch)
+    start, finish = PROBES["cuda" if device.type == "cuda" else "cpu"]
+    probe = start(device, lambda: call(x[..., :w, :w], target[..., :w, :w]))
     cpu_times = []
-
-    def timed_call(fn=call):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        fn()
-        if cuda:
-            torch.cuda.synchronize(device)
-        cpu_times.append(time.process_time() - cpu_start)
-        return time.perf_counter() - start
-
-    if nfe not in (None, "auto") and int(nfe) < 1:
-        raise ValueError(f"nfe must be 'auto' or a positive number of timed calls, got {nfe!r}")
-    if cuda:
-        warm_up()
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        method = ("cuda max_memory_allocated over the timed calls (peak reset after the warm-up) minus "
-                  "allocated before them (weights, cached scaled weights and input excluded)")
-    else:
-        method = ("cpu allocator peak: largest running total ('Total Allocated' from profile start) of the "
-                  "CPU allocator's [memory] events recorded by the torch profiler (profile_memory=True) "
-                  "during one call after the warm-up and the timed calls (exact live tensor bytes allocated "
-                  "by the call; input, weights and the network's cached weights excluded; timing without "
-                  "the profiler); secondary peak_rss_bytes: ")
-        if _reset_peak_rss():
-            rss_reset = True
-            before = _proc_status_bytes("VmRSS")
-            method += "peak RSS (VmHWM, reset before the first call) minus RSS before the first call"
-        else:
-            rss_reset = False
-            before = _rss_bytes()
-            method += "rise of peak RSS (getrusage ru_maxrss) over its value before the first call"
-        warm_up()
-    times = [timed_call()]  # the first full-size call also sets the number of calls of nfe="auto"
-    calls = timed_calls_for(times[0]) if nfe in (None, "auto") else int(nfe)
-    times += [timed_call() for _ in range(calls - 1)]
-    extra = {}
-    if cuda:
-        peak = torch.cuda.max_memory_allocated(device) - before
-    else:
-        rss = (_proc_status_bytes("VmHWM") if rss_reset else _rss_bytes()) - before
-        extra["peak_rss_bytes"] = int(rss)
-        peak = cpu_allocator_peak(call)  # after the RSS reading: the profiler's own memory is not counted there
+    times = _timed_calls(_timer(device, cpu_times), call, nfe)
+    peak, extra = finish(device, probe, call)
     p, k, m = den.geometry(image_size)
     return {"image_size": image_size, "patch": patch, "micro_batch": micro_batch, "grad": bool(grad),
-            "device": str(device), "nfe": calls, "tiles": k * k, "padded_size": k * p,
+            "device": str(device), "nfe": len(times), "tiles": k * k, "padded_size": k * p,
             "time_per_nfe_s": median(times), "time_calls_s": times, "time_statistic": "median",
             "cpu_time_per_nfe_s": median(cpu_times), "cpu_time_calls_s": cpu_times,
             "parameters": parameters, "peak_bytes": int(peak), **extra,
-            "output_bytes": x.numel() * x.element_size(), "memory_method": method}
+            "output_bytes": x.numel() * x.element_size(), "memory_method": probe["method"]}
 
 
 def _patch_arg(text):
-    return "full" if text == "full" else int(text)
+    scheme = schemes.parse(text)
+    return "full" if scheme.whole else scheme.patch
 
 
 def _nfe_arg(text):

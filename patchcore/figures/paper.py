@@ -1,12 +1,16 @@
 """Roy et al. Fig. 1-3 at our scale. Each function returns a matplotlib Figure."""
 
 import textwrap
+from typing import Optional
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from patchcore.inverse import schemes  # noqa: E402
 
 
 def _show(ax, img, title, vmin=0.0, vmax=1.0, cmap="gray"):
@@ -109,7 +113,42 @@ def fig2_grid(panels, row_labels, col_labels, baseline_labels=None):
     return fig
 
 
-def fig3_memory(table, method=None):
+def _memory_points(table):
+    """The memory table with a ``patch`` column (the tile side; the image size for ``full``)
+    and a ``bound`` column (the micro-batch bound, None without one)."""
+    df = table.copy()
+    df["patch"] = [schemes.parse(i).size(s) for i, s in zip(df["infer"], df["image_size"])]
+    df["bound"] = [None if str(m) in ("nan", "None", "") else int(float(m)) for m in df["micro_batch"]]
+    return df
+
+
+def _memory_panel(ax, part, sizes, patches, bound):
+    """One panel of Fig. 3: peak memory against patch size, a line per image size."""
+    markers = ["o", "s", "^", "D", "v", "P"]
+    for k, size in enumerate(sizes):
+        g = part[part["image_size"] == size].sort_values("patch")
+        # Larger hollow markers under smaller ones: coinciding lines stay visible.
+        ax.plot(g["patch"], g["peak_mb"], marker=markers[k % len(markers)], ms=9 - 2.2 * k,
+                mfc="none" if k == 0 else None, lw=1.6 - 0.4 * k, label=f"{size} px",
+                linestyle=["-", "--", ":", "-."][k % 4], zorder=2 + k)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(patches, [str(p) for p in patches])
+    ax.set_yscale("log")
+    ax.set_xlabel("inference patch size (px)\nlast point of a line = whole image")
+    ax.set_title("all tiles in one network call" if bound is None
+                 else f"micro-batch bound: {bound} tiles per call", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(title="image size", fontsize=7, title_fontsize=7)
+
+
+MEMORY_NOTE = ("Why patches without a bound can cost more than the whole image: the shifted grid covers "
+               "a padded canvas of K x K tiles (K = N // P + 1, so (K P)^2 > N^2 pixels), and without a "
+               "bound all tiles go through the network in one call, so the activations scale with the "
+               "padded canvas, not with the patch. Bounding the tiles per call (micro-batch) caps them at "
+               "a few tiles: memory then hardly depends on the image size (Roy et al.'s point).")
+
+
+def fig3_memory(table: pd.DataFrame, method: Optional[str] = None) -> plt.Figure:
     """Peak memory vs inference patch size: one panel without and one with a micro-batch bound,
     one line per image size, and a note on why unbounded patches can cost more than the image.
 
@@ -118,38 +157,17 @@ def fig3_memory(table, method=None):
             padded_size, tiles).
         method: how memory was measured (a sentence), printed under the figure.
     """
-    df = table.copy()
-    df["patch"] = [int(s) if str(i) == "full" else int(i) for i, s in zip(df["infer"], df["image_size"])]
-    df["bound"] = [None if str(m) in ("nan", "None", "") else int(float(m)) for m in df["micro_batch"]]
-    bounds = sorted({int(b) for b in df["bound"].dropna()})
-    settings = [None] + bounds
+    df = _memory_points(table)
+    settings = [None] + sorted({int(b) for b in df["bound"].dropna()})
     sizes = sorted(df["image_size"].unique())
+    patches = sorted(df["patch"].unique())
     fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 4.4), sharey=True,
                              squeeze=False)
-    markers = ["o", "s", "^", "D", "v", "P"]
     for ax, bound in zip(axes[0], settings):
         part = df[df["bound"].isna()] if bound is None else df[df["bound"] == bound]
-        for k, size in enumerate(sizes):
-            g = part[part["image_size"] == size].sort_values("patch")
-            # Larger hollow markers under smaller ones: coinciding lines stay visible.
-            ax.plot(g["patch"], g["peak_mb"], marker=markers[k % len(markers)], ms=9 - 2.2 * k,
-                    mfc="none" if k == 0 else None, lw=1.6 - 0.4 * k, label=f"{size} px",
-                    linestyle=["-", "--", ":", "-."][k % 4], zorder=2 + k)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(df["patch"].unique()), [str(p) for p in sorted(df["patch"].unique())])
-        ax.set_yscale("log")
-        ax.set_xlabel("inference patch size (px)\nlast point of a line = whole image")
-        ax.set_title("all tiles in one network call" if bound is None
-                     else f"micro-batch bound: {bound} tiles per call", fontsize=9)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(title="image size", fontsize=7, title_fontsize=7)
+        _memory_panel(ax, part, sizes, patches, bound)
     axes[0, 0].set_ylabel("peak memory of one denoiser call (MiB)")
-    note = ("Why patches without a bound can cost more than the whole image: the shifted grid covers "
-            "a padded canvas of K x K tiles (K = N // P + 1, so (K P)^2 > N^2 pixels), and without a "
-            "bound all tiles go through the network in one call, so the activations scale with the "
-            "padded canvas, not with the patch. Bounding the tiles per call (micro-batch) caps them at "
-            "a few tiles: memory then hardly depends on the image size (Roy et al.'s point).")
-    lines = textwrap.wrap(note, 150)
+    lines = textwrap.wrap(MEMORY_NOTE, 150)
     if method:
         lines += textwrap.wrap("Measured: " + method, 150)
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom")

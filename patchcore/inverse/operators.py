@@ -17,14 +17,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from patchcore.batching import per_image, randn_like
+
 # ---------------------------------------------------------------------------------------------
 # Shared helpers.
-
-
-def _batch_scalar(v, x):
-    """A float or a ``(B,)`` tensor as a tensor broadcastable against ``x`` (B, ...)."""
-    v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-    return v.reshape(-1, *([1] * (x.dim() - 1))) if v.dim() else v
 
 
 def conjugate_gradient(apply, b, x0, iters=50, tol=1e-6):
@@ -87,14 +83,14 @@ class Operator:
         raise NotImplementedError
 
     def measure(self, x, sigma_y, generator=None):
-        """``A(x) + sigma_y * n`` with ``n`` standard normal drawn from ``generator``."""
+        """``A(x) + sigma_y * n`` with ``n`` standard normal drawn from ``generator`` (on the
+        generator's device, so a CPU generator gives the same noise for images on any device)."""
         y = self.A(x)
-        noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-        return y + float(sigma_y) * noise
+        return y + float(sigma_y) * randn_like(y, generator)
 
     def prox(self, z, y, rho):
         """argmin_x 0.5||A x - y||^2 + rho/2 ||x - z||^2 via conjugate gradients (warm start z)."""
-        rho_b = _batch_scalar(rho, z)
+        rho_b = per_image(rho, z, view=True)
         rhs = self.A_adjoint(y) + rho_b * z
         return conjugate_gradient(lambda v: self.A_adjoint(self.A(v)) + rho_b * v, rhs, z, self.cg_iters)
 
@@ -120,7 +116,7 @@ class Denoise(Operator):
         return y
 
     def prox(self, z, y, rho):
-        rho_b = _batch_scalar(rho, z)
+        rho_b = per_image(rho, z, view=True)
         return (y + rho_b * z) / (1.0 + rho_b)
 
     def baseline(self, y):
@@ -155,7 +151,7 @@ class SuperResolution(Operator):
         return F.interpolate(y, scale_factor=2, mode="nearest") / 4.0
 
     def prox(self, z, y, rho):
-        rho_b = _batch_scalar(rho, z)
+        rho_b = per_image(rho, z, view=True)
         return z + self.A_adjoint((y - self.A(z)) / (0.25 + rho_b))
 
     def baseline(self, y):
@@ -198,7 +194,7 @@ class Deblur(Operator):
         return self._phys(y).A_adjoint(y)
 
     def prox(self, z, y, rho):
-        rho_b = _batch_scalar(rho, z)
+        rho_b = per_image(rho, z, view=True)
         return self._phys(z).prox_l2(z, y, gamma=1.0 / rho_b)
 
     def baseline(self, y):
@@ -367,7 +363,7 @@ class CartesianMRI(Operator):
         if self.channels == 1:
             return super().prox(z, y, rho)
         # Closed form on k-space: x = F^H[(M y + rho F z) / (M + rho)].
-        rho_b = _batch_scalar(rho, z)
+        rho_b = per_image(rho, z, view=True)
         phys = self._phys(z)
         k = (phys.mask * y + rho_b * phys.V_adjoint(z)) / (phys.mask + rho_b)
         return phys.V(k)

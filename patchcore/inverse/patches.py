@@ -12,13 +12,8 @@ normalised with. Every wrapper here is itself a denoiser ``D(x, sigma)`` with ``
 import torch
 import torch.nn.functional as F
 
+from patchcore.batching import micro_batches, per_image
 from patchcore.priors.coords import coord_grid
-
-
-def _sigma_per_image(sigma, x):
-    """``sigma`` (float or ``(B,)``) as a ``(B,)`` tensor on ``x``'s device and dtype."""
-    s = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
-    return s.expand(x.shape[0]).clone() if s.dim() == 0 else s.reshape(x.shape[0])
 
 
 def _wants_coords(prior, use_coords):
@@ -33,13 +28,11 @@ def _run_prior(prior, tiles, sigmas, coords, micro_batch):
 
     ``tiles`` ``(n, C, P, P)``, ``sigmas`` ``(n,)``, ``coords`` ``(n, 2, P, P)`` or None.
     """
-    n = tiles.shape[0]
-    step = n if not micro_batch else int(micro_batch)
     out = []
-    for i in range(0, n, step):
-        t = tiles[i : i + step]
-        c = None if coords is None else coords[i : i + step]
-        out.append(prior(t, sigmas[i : i + step], coords=c) - t)
+    for start, stop in micro_batches(tiles.shape[0], micro_batch):
+        t = tiles[start:stop]
+        c = None if coords is None else coords[start:stop]
+        out.append(prior(t, sigmas[start:stop], coords=c) - t)
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
@@ -140,7 +133,7 @@ class ShiftedGridDenoiser:
     def tile_sigmas(self, sigma, x):
         """Per-tile noise levels ``(B*K*K,)``."""
         _, k, _ = self.geometry(x.shape[-1])
-        return _sigma_per_image(sigma, x).repeat_interleave(k * k)
+        return per_image(sigma, x).repeat_interleave(k * k)
 
     def _check(self, x):
         if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
@@ -202,11 +195,6 @@ class ShiftedGridDenoiser:
         """Noise levels ``(stop - start,)`` of tiles ``start:stop`` from the per-image ``(B,)``."""
         return sigmas[torch.arange(start, stop, device=sigmas.device) // per_image]
 
-    def _micro_batches(self, total):
-        """``(start, stop)`` of the consecutive micro-batches of ``total`` tiles (or images)."""
-        step = total if not self.micro_batch else int(self.micro_batch)
-        return [(i, min(i + step, total)) for i in range(0, total, step)]
-
     # -- denoising ----------------------------------------------------------------------------
     def denoise(self, x, sigma, shift):
         """Denoise with a given shift: ``x + sum_tiles (D(tile) - tile)`` (PaDIS slide, combine).
@@ -219,9 +207,9 @@ class ShiftedGridDenoiser:
         n, batch = x.shape[-1], x.shape[0]
         self._check_shift(n, shift)
         p, k, m = self.geometry(n)
-        sigmas = _sigma_per_image(sigma, x)  # per image: a (B*K*K,) tile list would grow with N
+        sigmas = per_image(sigma, x)  # per image: a (B*K*K,) tile list would grow with N
         out = x.clone()
-        for start, stop in self._micro_batches(batch * k * k):
+        for start, stop in micro_batches(batch * k * k, self.micro_batch):
             coords = self.tile_coords(n, shift, batch, x.device, x.dtype, start, stop)
             s = self._slice_sigmas(sigmas, k * k, start, stop)  # (t,) noise level of each tile
             if m == 0:  # whole image: the tiles are the images themselves
@@ -250,9 +238,9 @@ class ShiftedGridDenoiser:
         self._check_shift(n, shift)
         p, k, m = self.geometry(n)
         x = x.detach()
-        sigmas = _sigma_per_image(sigma, x)
+        sigmas = per_image(sigma, x)
         g_x = grad_out.detach().clone()  # the identity of the skip "x +"
-        for start, stop in self._micro_batches(batch * k * k):
+        for start, stop in micro_batches(batch * k * k, self.micro_batch):
             coords = self.tile_coords(n, shift, batch, x.device, x.dtype, start, stop)
             s = self._slice_sigmas(sigmas, k * k, start, stop)  # (t,) noise level of each tile
             if m == 0:
@@ -318,7 +306,7 @@ class PatchAveragingDenoiser:
             grid = torch.stack([coord_grid(t, l, p, p, n, self.coord_pad, device=x.device, dtype=x.dtype)
                                 for t, l in origins])
             coords = grid.repeat(b, 1, 1, 1)
-        sigmas = _sigma_per_image(sigma, x).repeat_interleave(len(origins))
+        sigmas = per_image(sigma, x).repeat_interleave(len(origins))
         delta = _run_prior(self.prior, tiles, sigmas, coords, self.micro_batch).reshape(b, len(origins), c, p, p)
         total = torch.zeros_like(x)
         count = torch.zeros(1, 1, n, n, device=x.device, dtype=x.dtype)

@@ -17,14 +17,9 @@ import math
 
 import torch
 
+from patchcore.batching import per_image, randn_like
 from patchcore.inverse.classical import admm_tv
 from patchcore.inverse.patches import denoise_vjp
-
-
-def _randn(like, generator):
-    """Standard normal noise shaped like ``like``, drawn from ``generator`` (on its device)."""
-    device = generator.device if generator is not None else like.device
-    return torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
 
 
 def _initial(y, op, sigma0, generator, init):
@@ -36,7 +31,7 @@ def _initial(y, op, sigma0, generator, init):
         centre = base
     else:
         raise ValueError(f"init must be 'noise' or 'baseline', got {init!r}")
-    return centre + float(sigma0) * _randn(base, generator)
+    return centre + float(sigma0) * randn_like(base, generator)
 
 
 def _residual_norms(op, x0, y):
@@ -49,10 +44,6 @@ def _levels(sigmas):
     if not s or any(b > a for a, b in zip(s, s[1:])) or s[-1] <= 0:
         raise ValueError(f"sigmas must be a non-empty decreasing sequence of positive levels, got {s[:5]}...")
     return s
-
-
-def _per_image(v, x):
-    return v.reshape(-1, *([1] * (x.dim() - 1)))
 
 
 def dps(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, zeta=0.5, step="ancestral",
@@ -82,7 +73,7 @@ def dps(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, zeta=0.5,
         if step == "ancestral" and s_next > 0:
             s_up = math.sqrt(s_next**2 * (s**2 - s_next**2) / s**2)
             s_down = math.sqrt(s_next**2 - s_up**2)
-            x_next = x0 + (s_down / s) * (x - x0) + s_up * _randn(x, generator)
+            x_next = x0 + (s_down / s) * (x - x0) + s_up * randn_like(x, generator)
         else:
             x_next = x0 + (s_next / s) * (x - x0)
         # Alg. 1 line 7: data-consistency gradient step of size zeta.
@@ -119,7 +110,7 @@ def diffpir(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, lam=7
         else:
             # Alg. 1 lines 5-6: effective noise, then mix with fresh noise by zeta.
             eps = (x - x0) / s
-            noise = _randn(x, generator)
+            noise = randn_like(x, generator)
             x = x0 + levels[i + 1] * (math.sqrt(1 - zeta) * eps + math.sqrt(zeta) * noise)
         if callback is not None:
             callback({"i": i, "x": x, "denoised": x0, "sigma": s})
@@ -153,11 +144,11 @@ def padis(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, inner=1
             d, _, grad = denoise_vjp(denoiser, x, s, lambda v: ((op.A(v) - y) ** 2).flatten(1).sum(1).sum())
             residual = _residual_norms(op, d, y).clamp_min(1e-12)
             score = (d - x) / s**2
-            x = x - _per_image(float(zeta) / residual, x) * grad
+            x = x - per_image(float(zeta) / residual, x, view=True) * grad
             # Lines 12-14: Langevin step with alpha_t = eps * sigma_t^2.
             alpha = float(eps) * s**2
             z_std = 2 * s if noise == "slide" else 1.0
-            x = (x + 0.5 * alpha * score + math.sqrt(alpha) * z_std * _randn(x, generator)).detach()
+            x = (x + 0.5 * alpha * score + math.sqrt(alpha) * z_std * randn_like(x, generator)).detach()
             if callback is not None:
                 callback({"i": k, "x": x, "denoised": d, "sigma": s})
             k += 1

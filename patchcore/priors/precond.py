@@ -7,6 +7,7 @@ from the [0, 1] image scale happens only in :class:`patchcore.priors.prior.Prior
 import torch
 from torch import nn
 
+from patchcore.batching import per_image
 from patchcore.priors.network import FourierFeatures, UnitConv
 
 SIGMA_DATA = 0.5
@@ -26,16 +27,6 @@ def edm_coefficients(sigma, sigma_data=SIGMA_DATA):
     c_in = 1 / total.sqrt()
     c_noise = sigma.log() / 4
     return c_skip, c_out, c_in, c_noise
-
-
-def as_batch_sigma(sigma, batch, device):
-    """``sigma`` (float, 0-d or ``(B,)`` tensor) as a float32 tensor of shape ``(B,)``."""
-    sigma = torch.as_tensor(sigma, dtype=torch.float32, device=device)
-    if sigma.ndim == 0:
-        sigma = sigma.expand(batch)
-    if sigma.shape != (batch,):
-        raise ValueError(f"sigma must be a scalar or have shape ({batch},), got {tuple(sigma.shape)}")
-    return sigma
 
 
 class LogVarHead(nn.Module):
@@ -76,7 +67,7 @@ class EDMPrecond(nn.Module):
 
         Returns the denoised ``(B, C, H, W)`` and, with ``return_logvar``, ``u(sigma)`` (B,).
         """
-        sigma = as_batch_sigma(sigma, x.shape[0], x.device)
+        sigma = per_image(sigma, x, dtype=torch.float32)
         c_skip, c_out, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_coefficients(sigma, self.sigma_data))
         # Network input: c_in-scaled image, then the extra channels (EDM Eq. 7; PaDIS position encoding).
         x_in = (c_in * x).to(x.dtype)

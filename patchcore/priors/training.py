@@ -11,7 +11,6 @@ The loop itself does no file I/O: checkpoints go through the ``on_checkpoint`` c
 """
 
 import copy
-import hashlib
 import math
 import sys
 import time
@@ -20,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from patchcore.priors.coords import coord_grid
+from patchcore.seeds import derived_seed
 from patchcore.priors.ema import EMA
 from patchcore.priors.loss import EDMLoss, sample_noise, sample_sigma
 from patchcore.priors.network import count_parameters, resolve_network
@@ -88,12 +88,6 @@ def resolve_options(prior, networks, trainings, image_size, channels):
                      "uncertainty": training["uncertainty"]}
     return {"prior": prior_options, "sampler": sampler, "training": training,
             "train_images": prior.get("train_images"), "image_size": int(image_size)}
-
-
-def derived_seed(*parts):
-    """A 63-bit seed from any parts (SHA-256, the same in every process and on every machine)."""
-    key = "/".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
 
 
 def step_generator(seed, step):
