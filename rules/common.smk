@@ -9,8 +9,8 @@ from snakemake.utils import validate
 from patchcore.experiments import grid
 from patchcore.figures.paper import baseline_name
 from patchcore.inverse.metrics import alexnet_weights_path
-from patchcore.inverse.schedules import solver_nfe
 from patchcore.inverse import schemes
+from patchcore.inverse.solvers import solver_nfe
 
 validate(config, "../schemas/config.schema.yaml")
 _errors = grid.check_references(config)

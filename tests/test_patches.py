@@ -2,7 +2,9 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from patchcore.batching import per_image
 from patchcore.priors.coords import coord_grid
 from patchcore.inverse.patches import (
     PatchAveragingDenoiser,
@@ -191,12 +193,39 @@ class CoordToyPrior:
         return toy_prior(x, sigma) + 0.1 * coords[:, :1] * x + 0.05 * coords[:, 1:]
 
 
+def to_tiles(d, x, shift):
+    """Pad, take the shifted window and split it: ``(B, C, N, N)`` -> ``(B*K*K, C, P, P)``
+    (the all-at-once reference tiling, image-sized copies)."""
+    b, c, n, _ = x.shape
+    p, k, m = d.geometry(n)
+    if m:
+        x = F.pad(x, (m, m, m, m), mode="reflect" if d.pad_mode == "reflect" else "constant")
+        x = x[:, :, shift[0] : shift[0] + k * p, shift[1] : shift[1] + k * p]
+    t = x.reshape(b, c, k, p, k, p).permute(0, 2, 4, 1, 3, 5)
+    return t.reshape(b * k * k, c, p, p)
+
+
+def from_tiles(d, tiles, shift, n):
+    """Inverse arrangement cropped to the image: ``(B*K*K, C, P, P)`` -> ``(B, C, N, N)``."""
+    p, k, m = d.geometry(n)
+    c = tiles.shape[1]
+    w = tiles.reshape(-1, k, k, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(-1, c, k * p, k * p)
+    top, left = m - shift[0], m - shift[1]
+    return w[:, :, top : top + n, left : left + n]
+
+
+def tile_sigmas(d, sigma, x):
+    """Per-tile noise levels ``(B*K*K,)``."""
+    _, k, _ = d.geometry(x.shape[-1])
+    return per_image(sigma, x).repeat_interleave(k * k)
+
+
 def _reference_denoise(d, x, sigma, shift):
     """The shifted grid written with the padded-image tiling ``to_tiles``/``from_tiles``."""
     n = x.shape[-1]
-    tiles = d.to_tiles(x, shift)
+    tiles = to_tiles(d, x, shift)
     coords = d.tile_coords(n, shift, x.shape[0], x.device, x.dtype)
-    return x + d.from_tiles(d.prior(tiles, d.tile_sigmas(sigma, x), coords=coords) - tiles, shift, n)
+    return x + from_tiles(d, d.prior(tiles, tile_sigmas(d, sigma, x), coords=coords) - tiles, shift, n)
 
 
 @pytest.mark.parametrize("pad", ["reflect", "zero"])

@@ -5,7 +5,8 @@ import torch
 
 from patchcore.inverse.operators import make_operator
 from patchcore.inverse.patches import ShiftedGridDenoiser
-from patchcore.inverse.schedules import karras_sigmas, quad_sigmas, solver_schedule
+from patchcore.inverse.schedules import karras_sigmas, quad_sigmas
+from patchcore.inverse.solvers import solver_schedule
 from patchcore.inverse.solvers import SOLVERS
 
 N = 8
@@ -134,8 +135,8 @@ def test_schedules():
     assert q[0] == pytest.approx(80) and q[-1] == pytest.approx(0.002) and bool((q[1:] < q[:-1]).all())
     # Quad spacing spends more steps at low noise than the Karras grid of the same length.
     assert (q < 0.1).sum() > (karras_sigmas(20, 0.002, 80, 7) < 0.1).sum()
-    sig, params = solver_schedule("padis", {"levels": 5, "inner": 3, "sigma_min": 0.01, "sigma_max": 1, "rho": 7,
-                                            "zeta": 0.3})
-    assert len(sig) == 5 and params == {"inner": 3, "zeta": 0.3}
+    algorithm, sig, params = solver_schedule("padis", {"levels": 5, "inner": 3, "sigma_min": 0.01, "sigma_max": 1,
+                                                       "rho": 7, "zeta": 0.3})
+    assert algorithm == "padis" and len(sig) == 5 and params == {"inner": 3, "zeta": 0.3}
     with pytest.raises(KeyError, match="nfe"):
         solver_schedule("dps", {"sigma_min": 0.01, "sigma_max": 1, "rho": 7})

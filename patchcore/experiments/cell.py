@@ -7,7 +7,7 @@ script `workflow_scripts/evaluate.py` loads the inputs and writes the outputs.
 import torch
 
 from patchcore.experiments import grid
-from patchcore.inverse import metrics, schedules, schemes, solvers
+from patchcore.inverse import metrics, schemes, solvers
 from patchcore.inverse.operators import make_operator
 
 def build_operator(task_options, image_size):
@@ -75,12 +75,11 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
         reconstruction) for every image (LPIPS is scored from it; figures take the first
         ``evaluation.keep``).
     """
-    task_o, solver_o = options["task_options"], dict(options["solver_options"])
+    task_o = options["task_options"]
     op = build_operator(task_o, images.shape[-1])
     sigma_y = float(task_o["sigma_y"])
-    algorithm = solver_o.pop("algorithm", cell["solver"])
-    sigmas, params = schedules.solver_schedule(algorithm, solver_o)
-    sigmas = sigmas.to(device)
+    algorithm, sigmas, params = solvers.solver_schedule(cell["solver"], options["solver_options"])
+    sigmas = sigmas.to(device) if sigmas is not None else None
     generator = torch.Generator(device=device).manual_seed(options["seed"])
     denoiser = schemes.make_denoiser(prior, cell["infer"], cell["pad"], generator,
                              options["evaluation"].get("micro_batch"))

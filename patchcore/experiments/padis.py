@@ -22,7 +22,6 @@ import pandas as pd
 
 from patchcore.experiments import grid
 from patchcore.inverse import schemes
-from patchcore.inverse.schedules import solver_nfe
 
 METHOD_KEYS = ("solver", "prior", "infer", "pad")
 METRICS = ("psnr", "ssim")

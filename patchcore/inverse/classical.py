@@ -5,11 +5,13 @@ and the noise levels, and is registered in :data:`patchcore.inverse.solvers.SOLV
 it like any other solver (with the prior ``none``).
 """
 
+from typing import Callable, Optional
+
 import torch
 from deepinv.optim import TVPrior
 
 
-def tv_objective(x, y, op, lam):
+def tv_objective(x: torch.Tensor, y: torch.Tensor, op, lam: float) -> torch.Tensor:
     """``0.5 ||A x - y||^2 + lam ||D x||_{1,2}`` per image, a ``(B,)`` tensor.
 
     ``D`` is deepinv's forward-difference gradient, ``||.||_{1,2}`` the isotropic TV.
@@ -18,41 +20,38 @@ def tv_objective(x, y, op, lam):
     return data + float(lam) * TVPrior().fn(x)
 
 
-@torch.no_grad()
-def admm_tv(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, lam=1e-3, penalty=None,
-            iters=50, tv_iters=200, init="baseline"):
-    """ADMM for ``min_x 0.5 ||A x - y||^2 + lam TV(x)`` with the splitting ``x = z``.
-
-    Scaled-form ADMM (Boyd et al. 2011, Sec. 3.1.1), starting from ``z = baseline(y)``
-    (``init='baseline'``) or ``z = 0.5`` (``init='noise'``: no noise is drawn, the method is
-    deterministic) and ``u = 0``:
-
-    - data step ``x = argmin 0.5||A x - y||^2 + penalty/2 ||x - (z - u)||^2`` (``op.prox``);
-    - TV step ``z = argmin lam TV(z) + penalty/2 ||z - (x + u)||^2`` (deepinv's TV prox,
-      a Chambolle-Pock solver, with ``gamma = lam / penalty``);
-    - dual step ``u += x - z``.
-
-    Args:
-        denoiser, sigmas, generator: unused (common solver signature); the method is deterministic.
-        y: measurements as produced by ``op.A``.
-        op: an operator of :mod:`patchcore.inverse.operators`.
-        sigma_y: unused (``lam`` is stated for the unweighted data term).
-        callback: called after every iteration with ``{i, x, z, u, v, denoised, sigma}``
-            (``v = z - u`` before the data step, i.e. the prox centre of ``x``; ``denoised`` is
-            ``z``, ``sigma`` the TV prox weight ``lam / penalty``).
-        lam: TV weight (the ADMM penalty is named ``penalty`` because the solver config's ``rho``
-            is the noise-schedule exponent). ``penalty`` defaults to ``10 * lam``.
-        iters: ADMM iterations; ``tv_iters``: inner iterations of each TV prox.
-
-    Returns:
-        ``z`` (the TV-regularised variable), shape ``(B, C, N, N)``, not clipped.
-    """
+def _admm_weights(lam, penalty, iters, init):
+    """``(lam, penalty)`` as floats (penalty defaults to ``10 * lam``), after checking the options."""
     lam = float(lam)
     penalty = float(penalty) if penalty is not None else 10.0 * lam
     if lam <= 0 or penalty <= 0 or int(iters) < 1:
         raise ValueError(f"admm_tv: need lam > 0, penalty > 0, iters >= 1; got {lam}, {penalty}, {iters}")
     if init not in ("baseline", "noise"):
         raise ValueError(f"admm_tv: init must be 'baseline' or 'noise', got {init!r}")
+    return lam, penalty
+
+
+@torch.no_grad()
+def admm_tv(denoiser: None, y: torch.Tensor, op, sigmas: None, *, generator: Optional[torch.Generator],
+            sigma_y: float,
+            callback: Optional[Callable[[dict], None]] = None, lam: float = 1e-3,
+            penalty: Optional[float] = None, iters: int = 50, tv_iters: int = 200,
+            init: str = "baseline") -> torch.Tensor:
+    """ADMM for ``min_x 0.5 ||A x - y||^2 + lam TV(x)`` with the splitting ``x = z``.
+
+    Scaled-form ADMM (Boyd et al. 2011, Sec. 3.1.1) from ``z = baseline(y)`` (``init='baseline'``)
+    or ``z = 0.5`` (``init='noise'``; no noise is drawn, the method is deterministic), ``u = 0``:
+    data step ``x = argmin 0.5||A x - y||^2 + penalty/2 ||x - (z - u)||^2`` (``op.prox``); TV step
+    ``z = argmin lam TV(z) + penalty/2 ||z - (x + u)||^2`` (deepinv's Chambolle-Pock TV prox,
+    ``gamma = lam / penalty``); dual step ``u += x - z``. ``denoiser``, ``sigmas``,
+    ``generator`` and ``sigma_y`` are unused (common solver signature; no noise schedule).
+    ``lam`` is the TV weight, ``penalty`` the ADMM penalty (default ``10 * lam``; not ``rho``,
+    which in a solver entry is a schedule key), ``iters`` the ADMM and ``tv_iters`` each TV
+    prox's iterations. ``callback`` gets ``{i, x, z, u, v, denoised, sigma}`` every iteration
+    (``v = z - u``, the prox centre of ``x``; ``denoised`` is ``z``, ``sigma`` ``lam / penalty``).
+    Returns ``z`` (the TV-regularised variable), ``(B, C, N, N)``, not clipped.
+    """
+    lam, penalty = _admm_weights(lam, penalty, iters, init)
     tv = TVPrior(def_crit=1e-6, n_it_max=int(tv_iters))  # fresh warm-start state per call
     z = op.baseline(y)
     if init == "noise":

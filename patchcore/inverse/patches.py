@@ -10,7 +10,6 @@ normalised with. Every wrapper here is itself a denoiser ``D(x, sigma)`` with ``
 """
 
 import torch
-import torch.nn.functional as F
 
 from patchcore.batching import micro_batches, per_image
 from patchcore.priors.coords import coord_grid
@@ -46,8 +45,8 @@ class ShiftedGridDenoiser:
     ``micro_batch`` tiles per prior call. Output ``x + sum_tiles (D(tile) - tile)`` cropped to
     the image: every image pixel lies in exactly one tile. Tiles are streamed: each micro-batch
     is gathered straight from the unpadded image by index arithmetic and its result added into
-    the output, so apart from the output the memory is that of one micro-batch
-    (:meth:`to_tiles`/:meth:`from_tiles` are the equivalent all-at-once reference tiling).
+    the output, so apart from the output the memory is that of one micro-batch (the tests
+    hold the equivalent all-at-once tiling of a padded copy as the reference).
 
     ``patch='full'`` (or ``P >= N``) is the whole-image denoiser (``micro_batch`` then counts
     images). Coordinates come from :func:`patchcore.priors.coords.coord_grid` with ``pad =
@@ -92,31 +91,6 @@ class ShiftedGridDenoiser:
         return [(shift[0] - m + i * p, shift[1] - m + j * p) for i in range(k) for j in range(k)]
 
     # -- tiles --------------------------------------------------------------------------------
-    def to_tiles(self, x, shift, pad_mode=None):
-        """Pad, take the shifted window and split it: ``(B, C, N, N)`` -> ``(B*K*K, C, P, P)``.
-
-        The all-at-once reference tiling (image-sized copies); :meth:`denoise` streams instead.
-
-        ``pad_mode`` overrides the denoiser's padding (``'zero'`` gives the adjoint of
-        :meth:`from_tiles`, used for gradients).
-        """
-        b, c, n, _ = x.shape
-        p, k, m = self.geometry(n)
-        if m:
-            mode = "reflect" if (pad_mode or self.pad_mode) == "reflect" else "constant"
-            x = F.pad(x, (m, m, m, m), mode=mode)
-            x = x[:, :, shift[0] : shift[0] + k * p, shift[1] : shift[1] + k * p]
-        t = x.reshape(b, c, k, p, k, p).permute(0, 2, 4, 1, 3, 5)
-        return t.reshape(b * k * k, c, p, p)
-
-    def from_tiles(self, tiles, shift, n):
-        """Inverse arrangement cropped to the image: ``(B*K*K, C, P, P)`` -> ``(B, C, N, N)``."""
-        p, k, m = self.geometry(n)
-        c = tiles.shape[1]
-        w = tiles.reshape(-1, k, k, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(-1, c, k * p, k * p)
-        top, left = m - shift[0], m - shift[1]
-        return w[:, :, top : top + n, left : left + n]
-
     def tile_coords(self, n, shift, batch, device, dtype, start=0, stop=None):
         """Position channels ``(stop - start, 2, P, P)`` of tiles ``start:stop`` of the
         ``B*K*K`` tiles (image-major, then row-major; all of them by default), or None if unused.
@@ -129,11 +103,6 @@ class ShiftedGridDenoiser:
         grids = [coord_grid(*origins[t % (k * k)], p, p, n, self.coord_pad, device=device, dtype=dtype)
                  for t in range(start, stop)]
         return torch.stack(grids)
-
-    def tile_sigmas(self, sigma, x):
-        """Per-tile noise levels ``(B*K*K,)``."""
-        _, k, _ = self.geometry(x.shape[-1])
-        return per_image(sigma, x).repeat_interleave(k * k)
 
     def _check(self, x):
         if x.dim() != 4 or x.shape[-1] != x.shape[-2]:

@@ -4,6 +4,9 @@ Every schedule is a decreasing 1-D float64 tensor that ends at its smallest leve
 trailing zero; solvers append the final step to sigma 0 themselves).
 """
 
+from dataclasses import dataclass
+from typing import Optional
+
 import torch
 
 
@@ -46,41 +49,55 @@ def quad_sigmas(n, sigma_min, sigma_max, rho=7.0, n_ref=1000):
 
 SPACINGS = {"karras": karras_sigmas, "quad": quad_sigmas}
 
-# Default spacing of each solver: DiffPIR uses its quad skip, the others the EDM grid.
-SOLVER_SPACING = {"dps": "karras", "diffpir": "quad", "padis": "karras"}
-
 SCHEDULE_KEYS = ("nfe", "levels", "sigma_min", "sigma_max", "rho", "spacing")
 
 
-def solver_schedule(solver, options):
-    """Split a solver's config entry into ``(sigmas, params)``.
+@dataclass(frozen=True)
+class Need:
+    """The noise schedule a solver takes, as the solver declares it (``solver.schedule``).
 
-    ``options`` holds ``sigma_min``, ``sigma_max``, ``rho``, the number of levels (``nfe`` for
-    dps/diffpir, ``levels`` for padis, whose NFE is ``levels * inner``), an optional
-    ``spacing`` (``karras``/``quad``; default per solver) and the solver's own parameters,
-    returned as ``params`` for ``SOLVERS[solver](..., **params)``.
+    ``count``: the config key giving the number of levels (``nfe`` or ``levels``); ``spacing``:
+    the default spacing (a key of :data:`SPACINGS`); ``per_level``: ``(key, default)`` of the
+    network evaluations per level when there are several (PaDIS's ``inner``), else None.
+    A solver that takes no schedule (a classical method) declares ``schedule = None``.
     """
-    missing = [k for k in ("sigma_min", "sigma_max", "rho") if k not in options]
-    count_key = "levels" if solver == "padis" else "nfe"
-    if count_key not in options:
-        missing.append(count_key)
+
+    count: str = "nfe"
+    spacing: str = "karras"
+    per_level: Optional[tuple[str, int]] = None
+
+
+def build(need: Optional[Need], options: dict, where: str = "solver"
+          ) -> tuple[Optional[torch.Tensor], dict]:
+    """Split a solver's config entry into ``(sigmas, params)`` as its :class:`Need` says.
+
+    ``options`` holds ``sigma_min``, ``sigma_max``, ``rho``, the number of levels (key
+    ``need.count``), an optional ``spacing`` (``karras``/``quad``; default ``need.spacing``) and
+    the solver's own parameters, returned as ``params``. With ``need`` None (no schedule) the
+    sigmas are None, every option is a parameter, and a schedule key is an error. ``where``
+    names the entry in error messages (``solvers.<name>``).
+    """
+    if need is None:
+        stray = [k for k in SCHEDULE_KEYS if k in options]
+        if stray:
+            raise KeyError(f"{where}: this solver takes no noise schedule; remove key(s) {stray}")
+        return None, dict(options)
+    missing = [k for k in ("sigma_min", "sigma_max", "rho", need.count) if k not in options]
     if missing:
-        raise KeyError(f"solvers.{solver}: missing key(s) {missing}")
-    spacing = options.get("spacing", SOLVER_SPACING.get(solver, "karras"))
+        raise KeyError(f"{where}: missing key(s) {missing}")
+    spacing = options.get("spacing", need.spacing)
     if spacing not in SPACINGS:
-        raise ValueError(f"solvers.{solver}.spacing: unknown {spacing!r}; known: {sorted(SPACINGS)}")
-    sigmas = SPACINGS[spacing](options[count_key], float(options["sigma_min"]), float(options["sigma_max"]),
+        raise ValueError(f"{where}.spacing: unknown {spacing!r}; known: {sorted(SPACINGS)}")
+    sigmas = SPACINGS[spacing](options[need.count], float(options["sigma_min"]), float(options["sigma_max"]),
                                float(options["rho"]))
     params = {k: v for k, v in options.items() if k not in SCHEDULE_KEYS}
     return sigmas, params
 
 
-def solver_nfe(solver, options):
-    """Network evaluations per reconstruction of solver preset ``solver`` with config entry
-    ``options`` (0 for the classical ``admm_tv``; ``levels * inner`` for padis; else ``nfe``)."""
-    algorithm = options.get("algorithm", solver)
-    if algorithm == "admm_tv":
+def evaluations(need: Optional[Need], options: dict) -> int:
+    """Network evaluations per reconstruction: 0 without a schedule, else the number of levels
+    times the evaluations per level."""
+    if need is None:
         return 0
-    if algorithm == "padis":
-        return int(options["levels"]) * int(options.get("inner", 10))
-    return int(options["nfe"])
+    per_level = int(options.get(*need.per_level)) if need.per_level else 1
+    return int(options[need.count]) * per_level

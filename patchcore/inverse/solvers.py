@@ -14,11 +14,14 @@ PaDIS "no position + init" ablation; pair it with a smaller ``sigma_max``).
 """
 
 import math
+from typing import Optional
 
 import torch
 
 from patchcore.batching import per_image, randn_like
+from patchcore.inverse import schedules
 from patchcore.inverse.classical import admm_tv
+from patchcore.inverse.schedules import Need
 from patchcore.inverse.patches import denoise_vjp
 
 
@@ -155,4 +158,34 @@ def padis(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, inner=1
     return x
 
 
+# What schedule each solver takes (patchcore.inverse.schedules.Need; None: no schedule).
+dps.schedule = Need(count="nfe", spacing="karras")
+diffpir.schedule = Need(count="nfe", spacing="quad")  # DiffPIR's quad skip
+padis.schedule = Need(count="levels", spacing="karras", per_level=("inner", 10))
+admm_tv.schedule = None  # classical: no network, no noise levels
+
 SOLVERS = {"dps": dps, "diffpir": diffpir, "padis": padis, "admm_tv": admm_tv}
+
+
+def _algorithm(solver: str, options: dict) -> str:
+    """The solver function's name of config entry ``solver`` (its ``algorithm`` key, if any)."""
+    algorithm = options.get("algorithm", solver)
+    if algorithm not in SOLVERS:
+        raise KeyError(f"solvers.{solver}: unknown algorithm {algorithm!r} (known: {sorted(SOLVERS)})")
+    return algorithm
+
+
+def solver_schedule(solver: str, options: dict) -> tuple[str, Optional[torch.Tensor], dict]:
+    """``(algorithm, sigmas, params)`` of config entry ``solvers.<solver>``: the function to
+    call (``SOLVERS[algorithm]``), its noise levels (None for a solver without a schedule) and
+    its own parameters (:func:`patchcore.inverse.schedules.build`)."""
+    algorithm = _algorithm(solver, options)
+    rest = {k: v for k, v in options.items() if k != "algorithm"}
+    sigmas, params = schedules.build(SOLVERS[algorithm].schedule, rest, f"solvers.{solver}")
+    return algorithm, sigmas, params
+
+
+def solver_nfe(solver: str, options: dict) -> int:
+    """Network evaluations per reconstruction of config entry ``solvers.<solver>`` (0 for a
+    solver without a schedule, e.g. ADMM-TV)."""
+    return schedules.evaluations(SOLVERS[_algorithm(solver, options)].schedule, options)
