@@ -13,8 +13,6 @@ relaunches itself under ``torch.distributed.run`` (one process per GPU; gloo on 
 import argparse
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,19 +24,11 @@ import torch.distributed as dist
 from patchcore.device import select_device
 from patchcore.figures.training import training_figure
 from patchcore.io.atomic import atomic_path, write_text
-from patchcore.io.checkpoint import export_prior, files_sha256, load_checkpoint, save_checkpoint
+from patchcore.io.checkpoint import export_prior, files_sha256, resume, save_checkpoint, set_aside
 from patchcore.io.logs import script_logger
-from patchcore.io.prepared import read_split
+from patchcore.io.prepared import read_group
+from patchcore.io.signals import sigterm_flag
 from patchcore.priors.training import describe, make_state, resolve_options, select_training_images, train
-
-
-def read_group(paths, split):
-    """Images ``(n, C, N, N)`` in [0, 1] of ``split`` of all ``paths``, concatenated."""
-    parts = [read_split(path, split) for path in paths]
-    shapes = {tuple(p.shape[1:]) for p in parts}
-    if len(shapes) != 1:
-        raise ValueError(f"prepared files {list(map(str, paths))} have different image shapes {shapes}")
-    return torch.cat(parts).float()
 
 
 def setup_distributed():
@@ -70,7 +60,6 @@ def main(spec):
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())
 
-    # Data: the group's prepared training and validation splits.
     train_images = read_group(spec["inputs"], "train")
     val_images = read_group(spec["inputs"], "val")
     options = resolve_options(spec["prior"], spec.get("networks", {}), spec.get("training", {}),
@@ -79,28 +68,19 @@ def main(spec):
     train_images = select_training_images(train_images, options["train_images"], options["training"]["seed"])
     state = make_state(options, device)
     checkpoints = outdir / "checkpoints"
-    stale = None
-    try:
-        resumed = load_checkpoint(checkpoints, state)
-    except ValueError as err:  # options changed since the checkpoint: keep it aside, start afresh
-        stale, resumed = err, False
+    resumed, stale = resume(checkpoints, state)  # options changed since the checkpoint: start afresh
     if world > 1:
         dist.barrier()  # every rank has read the checkpoint before rank 0 moves it
     if stale is not None and rank == 0:
-        shutil.rmtree(outdir / "checkpoints-stale", ignore_errors=True)
-        checkpoints.rename(outdir / "checkpoints-stale")
+        set_aside(checkpoints)
         log.warning("%s; moved to checkpoints-stale, starting afresh", stale)
     if log:
         log.info("%s; %d training / %d held-out images on %s x %d; %s", describe(state),
                  len(train_images), len(val_images), device, world,
                  f"resumed at step {state['step']}" if resumed else "fresh start")
-
     # SIGTERM: finish the current step, save a checkpoint, exit 143.
-    stop = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
     train(state, train_images, val_images, on_checkpoint=lambda s: save_checkpoint(checkpoints, s),
-          should_stop=lambda: stop["flag"], progress=spec.get("progress", True),
-          log=log.info if log else None)
+          should_stop=sigterm_flag(), progress=spec.get("progress", True), log=log.info if log else None)
     if state["stopped"]:
         if log:
             log.info("stopped by SIGTERM at step %d; checkpoint saved, rerun to resume", state["step"])

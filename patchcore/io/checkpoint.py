@@ -14,8 +14,10 @@ reads them back.
 
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
+from typing import Optional, Union
 
 import torch
 from safetensors import safe_open
@@ -106,6 +108,26 @@ def load_checkpoint(directory, state):
         torch.cuda.set_rng_state_all(extra["rng"]["cuda"])
     state["step"], state["history"], state["accum"] = meta["step"], meta["history"], meta["accum"]
     return True
+
+
+def resume(directory: Union[str, Path], state: dict) -> tuple[bool, Optional[ValueError]]:
+    """:func:`load_checkpoint`, except that a checkpoint written with other options (or an old
+    format) is not an error: returns ``(resumed, stale)`` with ``stale`` the reason it was not
+    used (then ``state`` is untouched), else None."""
+    try:
+        return load_checkpoint(directory, state), None
+    except ValueError as err:
+        return False, err
+
+
+def set_aside(directory: Union[str, Path]) -> Path:
+    """Move a stale checkpoint folder to ``<name>-stale`` beside it (replacing an older one);
+    returns the new path."""
+    directory = Path(directory)
+    target = directory.with_name(f"{directory.name}-stale")
+    shutil.rmtree(target, ignore_errors=True)
+    directory.rename(target)
+    return target
 
 
 def code_version():

@@ -6,6 +6,9 @@ attributes ``normalisation`` (a sentence stating the rule), ``image_size``, ``da
 The manifest has one row per slice: ``split, index, source_file, slice_index, norm_constant``.
 """
 
+from pathlib import Path
+from typing import Sequence, Union
+
 import h5py
 import numpy as np
 import torch
@@ -58,3 +61,15 @@ def read_split(path, split):
     if data.ndim != 4:
         raise ValueError(f"{path}: '{split}' has shape {data.shape}, expected (n, C, H, W)")
     return torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+
+
+def read_group(paths: Sequence[Union[str, Path]], split: str) -> torch.Tensor:
+    """Images ``(n, C, N, N)`` in [0, 1] of ``split`` of all ``paths`` (a training group), concatenated.
+
+    Raises ValueError naming the files when their image shapes differ.
+    """
+    parts = [read_split(path, split) for path in paths]
+    shapes = {tuple(p.shape[1:]) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"prepared files {list(map(str, paths))} have different image shapes {shapes}")
+    return torch.cat(parts).float()

@@ -14,18 +14,19 @@ import copy
 import math
 import sys
 import time
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as dist
 
 from patchcore.priors.coords import coord_grid
-from patchcore.seeds import derived_seed
 from patchcore.priors.ema import EMA
 from patchcore.priors.loss import EDMLoss, sample_noise, sample_sigma
 from patchcore.priors.network import count_parameters, resolve_network
 from patchcore.priors.patch_sampler import resolve_sampler, sample_batch
 from patchcore.priors.precond import edm_coefficients
 from patchcore.priors.prior import Prior, to_model_scale
+from patchcore.seeds import derived_seed
 
 TRAINING_DEFAULTS = {
     "steps": 1000,            # optimiser steps
@@ -222,8 +223,58 @@ def progress_line(row, steps, rate):
     return line
 
 
-def train(state, train_images, val_images, *, on_checkpoint=None, should_stop=None, progress=True,
-          log=None):
+def _objective(prior, training, world):
+    """The EDM loss of ``prior`` (DDP-wrapped when distributed)."""
+    objective = EDMLoss(prior.precond, training["uncertainty"])
+    if world > 1:
+        objective = torch.nn.parallel.DistributedDataParallel(objective)
+    return objective
+
+
+def _progress_bar(state, training, progress, rank):
+    """A tqdm bar, drawn only with ``progress`` on rank 0 when standard error is a terminal (a
+    log file never collects the bar's carriage-return refreshes)."""
+    from tqdm.auto import tqdm
+
+    terminal = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    return tqdm(total=training["steps"], initial=state["step"], disable=not (progress and terminal) or rank != 0,
+                mininterval=2.0, unit="step", dynamic_ncols=True)
+
+
+def _history_row(state, val_images, training, rank):
+    """After a step: every ``log_every`` steps (and at the last) the history row of the mean loss
+    since the last row, with a held-out evaluation every ``eval_every`` steps on rank 0; the
+    row is appended to ``state['history']`` and returned. None between rows."""
+    step = state["step"]
+    if not (step % training["log_every"] == 0 or step == training["steps"]):
+        return None
+    row = {"step": step, "loss": state["accum"][0] / state["accum"][1], "lr": learning_rate(step, training)}
+    state["accum"] = [0.0, 0]
+    if rank == 0 and (step % training["eval_every"] == 0 or step == training["steps"]):
+        row.update(evaluation_row(state["ema"].module, val_images, training))
+    state["history"].append(row)
+    return row
+
+
+def _stop_requested(should_stop, world, device):
+    """``should_stop()`` (False without one), true on every rank if true on any."""
+    stop = bool(should_stop and should_stop())
+    if world > 1:
+        flag = torch.tensor(float(stop), device=device)
+        dist.all_reduce(flag)
+        stop = bool(flag > 0)
+    return stop
+
+
+def _checkpoint_due(step, training, stop):
+    """A checkpoint every ``checkpoint_every`` steps, at the last step and when stopping."""
+    return step % training["checkpoint_every"] == 0 or stop or step == training["steps"]
+
+
+def train(state: dict, train_images: torch.Tensor, val_images: torch.Tensor, *,
+          on_checkpoint: Optional[Callable[[dict], None]] = None,
+          should_stop: Optional[Callable[[], bool]] = None, progress: bool = True,
+          log: Optional[Callable[[str], None]] = None) -> dict:
     """Run (or continue) training until ``options.training.steps``; returns the state.
 
     ``train_images``/``val_images`` (n, C, N, N) in [0, 1] on CPU. Distributed when
@@ -231,48 +282,29 @@ def train(state, train_images, val_images, *, on_checkpoint=None, should_stop=No
     ``on_checkpoint(state)`` is called on rank 0 every ``checkpoint_every`` steps, at the end, and
     when ``should_stop()`` turns true (then ``state['stopped']`` is True and training returns).
     ``log(line)`` (rank 0) gets one line every ``log_every`` steps (:func:`progress_line`); a
-    tqdm bar is drawn only with ``progress`` and when standard error is a terminal, so a log
-    file never collects the bar's carriage-return refreshes.
+    tqdm bar is drawn only with ``progress`` and when standard error is a terminal.
     """
-    from tqdm.auto import tqdm
-
     training = state["options"]["training"]
     rank, world = _rank_world()
     prior = state["prior"].train()
-    objective = EDMLoss(prior.precond, training["uncertainty"])
-    if world > 1:
-        objective = torch.nn.parallel.DistributedDataParallel(objective)
+    objective = _objective(prior, training, world)
     if state["step"] == 0 and rank == 0 and not state["history"]:
         state["history"].append({"step": 0, **evaluation_row(state["ema"].module, val_images, training)})
-    terminal = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-    bar = tqdm(total=training["steps"], initial=state["step"], disable=not (progress and terminal) or rank != 0,
-               mininterval=2.0, unit="step", dynamic_ncols=True)
+    bar = _progress_bar(state, training, progress, rank)
     start, start_step = time.perf_counter(), state["step"]
     state["stopped"] = False
     while state["step"] < training["steps"]:
         loss = train_step(objective, state, train_images, rank, world)
-        state["accum"][0] += loss
-        state["accum"][1] += 1
-        step = state["step"]
+        state["accum"] = [state["accum"][0] + loss, state["accum"][1] + 1]
         bar.update(1)
-        if step % training["log_every"] == 0 or step == training["steps"]:
-            row = {"step": step, "loss": state["accum"][0] / state["accum"][1],
-                   "lr": learning_rate(step, training)}
-            state["accum"] = [0.0, 0]
-            if rank == 0 and (step % training["eval_every"] == 0 or step == training["steps"]):
-                row.update(evaluation_row(state["ema"].module, val_images, training))
-            state["history"].append(row)
-            rate = (step - start_step) / max(time.perf_counter() - start, 1e-9)
+        row = _history_row(state, val_images, training, rank)
+        if row is not None:
+            rate = (state["step"] - start_step) / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(loss=f"{row['loss']:.4f}", steps_per_s=f"{rate:.2f}")
             if log is not None and rank == 0:
                 log(progress_line(row, training["steps"], rate))
-        stop = bool(should_stop and should_stop())
-        if world > 1:
-            flag = torch.tensor(float(stop), device=next(prior.parameters()).device)
-            dist.all_reduce(flag)
-            stop = bool(flag > 0)
-        if rank == 0 and on_checkpoint and (step % training["checkpoint_every"] == 0 or stop
-                                            or step == training["steps"]):
+        stop = _stop_requested(should_stop, world, next(prior.parameters()).device)
+        if rank == 0 and on_checkpoint and _checkpoint_due(state["step"], training, stop):
             on_checkpoint(state)
         if stop:
             state["stopped"] = True
