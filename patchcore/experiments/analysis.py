@@ -2,6 +2,7 @@
 diagnosis of a whole-trained prior (results/figures/diagnosis_tiles.png)."""
 
 import contextlib
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -240,76 +241,88 @@ def _intensity_bins(clean_means, biases, edges):
     return rows
 
 
-def diagnose_tiles(priors, images, sigmas, tiles, pads, task_sigma, seed=0,
-                   intensity_edges=(0.0, 0.05, 0.2, 0.4, 0.6, 1.01)):
+def _sweep_rows(name, prior, images, sigmas, tiles, pads, task_sigma, seed, examples):
+    """Sweep rows of one prior (noise level x tile size x padding; one grid shift per image
+    and call), with the ``edge`` rows of the smallest tile at the task sigma; fills ``examples``."""
+    rows = []
+    for sigma in sigmas:
+        for infer in ["full"] + tiles:
+            for pad in (pads if infer != "full" else pads[:1]):
+                st = tile_denoising(prior, images, sigma, infer, pad, seed)
+                rows.append({"experiment": "sweep", "prior": name, "sigma": sigma,
+                             "infer": str(infer), "pad": pad if infer != "full" else "none",
+                             **{k: v for k, v in st.items() if not torch.is_tensor(v)}})
+                if sigma == task_sigma and pad == pads[0]:
+                    examples[f"{name} {infer}"] = st["denoised"][0]
+                    if infer == tiles[0]:
+                        rows += _edge_rows(name, st, images, sigma, infer, pad)
+    return rows
+
+
+def _edge_rows(name, st, images, sigma, infer, pad):
+    """RMSE and bias against the distance to the tile edge of one :func:`tile_denoising` result."""
+    return [{"experiment": "edge", "prior": name, "sigma": sigma, "infer": str(infer), "pad": pad,
+             "distance": d, "rmse": r, "bias": b}
+            for d, (r, b) in error_by_edge_distance(st["denoised"], images, st["edge_distance"]).items()]
+
+
+def _window_rows(name, prior, images, noisy, task_sigma, smallest):
+    """What a larger input (image, reflection or zeros) around the smallest tile gives back."""
+    return [{"experiment": "window", "prior": name, "sigma": task_sigma, "infer": str(smallest),
+             "fill": fill, "context": context, "window": smallest + 2 * context,
+             **denoising_stats(windowed_tiles(prior, noisy, task_sigma, smallest, context, fill), images, noisy)}
+            for fill in ("image", "reflect", "zero")
+            for context in (0, smallest // 4, smallest // 2, smallest, 3 * smallest // 2)]
+
+
+def _attention_rows(name, prior, images, noisy, task_sigma, tiles):
+    """The whole image with each attention layer restricted to tile-sized windows."""
+    rows = []
+    for tile in tiles:
+        with windowed_attention(prior.precond.net, tile, images.shape[-1]), torch.no_grad():
+            out = prior(noisy, torch.full((noisy.shape[0],), float(task_sigma)))
+        rows.append({"experiment": "attention", "prior": name, "sigma": task_sigma,
+                     "infer": "full", "window": tile, **denoising_stats(out, images, noisy)})
+    return rows
+
+
+def _intensity_rows(name, prior, images, noisy, task_sigma, smallest, intensity_edges):
+    """Output bias per tile against the tile's clean mean intensity, whole image and tiles."""
+    with torch.no_grad():
+        whole = prior(noisy, torch.full((noisy.shape[0],), float(task_sigma)))
+    tiled = windowed_tiles(prior, noisy, task_sigma, smallest, 0, "image")
+    rows = []
+    for infer, out in (("full", whole), (str(smallest), tiled)):
+        means, bias = tile_means_and_bias(out, images, smallest)
+        rows += [{"experiment": "intensity", "prior": name, "sigma": task_sigma, "infer": infer, **r}
+                 for r in _intensity_bins(means, bias, list(intensity_edges))]
+    return rows
+
+
+def diagnose_tiles(priors: dict, images: torch.Tensor, sigmas: Sequence[float], tiles: Sequence,
+                   pads: Sequence[str], task_sigma: float, seed: int = 0,
+                   intensity_edges: Sequence[float] = (0.0, 0.05, 0.2, 0.4, 0.6, 1.01)
+                   ) -> tuple[list[dict], dict]:
     """Every measurement of the tile diagnosis, as rows of one table, plus example outputs.
 
-    Args:
-        priors: ``{name: prior}`` (e.g. the whole- and the patch-trained prior).
-        images: clean held-out images ``(n, C, N, N)`` in [0, 1], ``N`` a multiple of every tile.
-        sigmas: noise levels of the denoising sweep ([0, 1] scale).
-        tiles: tile sizes (ints, smallest last or first); ``'full'`` is always added.
-        pads: shifted-grid paddings to compare (``'reflect'``, ``'zero'``).
-        task_sigma: the noise level of the detailed experiments (the denoising task's sigma_y).
-
-    Experiments (column ``experiment``):
-        ``sweep``: held-out denoising per prior, sigma, tile size and padding
-        (:func:`tile_denoising`; one shifted-grid call, as inside a solver);
-        ``edge``: RMSE against the distance to the tile edge (smallest tile, task sigma);
-        ``window``: the smallest tile denoised inside a larger input holding the image, its own
-        reflection or zeros (:func:`windowed_tiles`);
-        ``attention``: the whole image with attention windowed to each tile size
-        (:func:`windowed_attention`);
-        ``intensity``: mean output bias of aligned tiles per bin of clean tile mean, for tiles
-        of the smallest size and for the same pixels denoised as a whole image.
-
-    Returns ``(rows, examples)``: ``examples`` maps ``'clean'``, ``'noisy'`` and
-    ``'<prior> <infer>'`` to the first image ``(C, N, N)`` at the task sigma.
+    ``priors``: ``{name: prior}``; ``images``: clean held-out ``(n, C, N, N)`` in [0, 1], ``N``
+    a multiple of every tile; ``sigmas``: the sweep's noise levels; ``tiles``: tile sizes
+    (``'full'`` is always added); ``pads``: shifted-grid paddings; ``task_sigma``: the noise
+    level of the detailed experiments. Column ``experiment``: ``sweep`` (held-out denoising per
+    prior, sigma, tile and padding, :func:`tile_denoising`), ``edge`` (RMSE against the
+    distance to the tile edge, smallest tile), ``window`` (:func:`windowed_tiles`),
+    ``attention`` (:func:`windowed_attention`), ``intensity`` (mean bias per bin of clean tile
+    mean, smallest tiles and whole image). Returns ``(rows, examples)``: ``examples`` maps
+    ``'clean'``, ``'noisy'`` and ``'<prior> <infer>'`` to the first image ``(C, N, N)`` at the
+    task sigma.
     """
-    tiles = sorted({int(t) for t in tiles if str(t) != "full"})
-    smallest = tiles[0]
+    tiles = sorted({schemes.parse(t).patch for t in tiles if not schemes.parse(t).whole})
     rows, examples = [], {}
     noisy = add_noise(images, task_sigma, seed)
     examples["clean"], examples["noisy"] = images[0], noisy[0]
     for name, prior in priors.items():
-        # Sweep: noise level x tile size x padding (one grid shift per image and call).
-        for sigma in sigmas:
-            for infer in ["full"] + tiles:
-                for pad in (pads if infer != "full" else pads[:1]):
-                    st = tile_denoising(prior, images, sigma, infer, pad, seed)
-                    rows.append({"experiment": "sweep", "prior": name, "sigma": sigma,
-                                 "infer": str(infer), "pad": pad if infer != "full" else "none",
-                                 **{k: v for k, v in st.items() if not torch.is_tensor(v)}})
-                    if sigma == task_sigma and pad == pads[0]:
-                        examples[f"{name} {infer}"] = st["denoised"][0]
-                        if infer == smallest:
-                            for d, (r, b) in error_by_edge_distance(st["denoised"], images,
-                                                                    st["edge_distance"]).items():
-                                rows.append({"experiment": "edge", "prior": name, "sigma": sigma,
-                                             "infer": str(infer), "pad": pad, "distance": d,
-                                             "rmse": r, "bias": b})
-        # Window: what a larger input around the smallest tile gives back.
-        for fill in ("image", "reflect", "zero"):
-            for context in (0, smallest // 4, smallest // 2, smallest, 3 * smallest // 2):
-                out = windowed_tiles(prior, noisy, task_sigma, smallest, context, fill)
-                rows.append({"experiment": "window", "prior": name, "sigma": task_sigma,
-                             "infer": str(smallest), "fill": fill, "context": context,
-                             "window": smallest + 2 * context,
-                             **denoising_stats(out, images, noisy)})
-        # Attention: the whole image, each attention layer restricted to tile-sized windows.
-        net = prior.precond.net
-        for tile in tiles:
-            with windowed_attention(net, tile, images.shape[-1]), torch.no_grad():
-                out = prior(noisy, torch.full((noisy.shape[0],), float(task_sigma)))
-            rows.append({"experiment": "attention", "prior": name, "sigma": task_sigma,
-                         "infer": "full", "window": tile, **denoising_stats(out, images, noisy)})
-        # Intensity: output bias per tile against the tile's clean mean intensity.
-        with torch.no_grad():
-            whole = prior(noisy, torch.full((noisy.shape[0],), float(task_sigma)))
-        tiled = windowed_tiles(prior, noisy, task_sigma, smallest, 0, "image")
-        for infer, out in (("full", whole), (str(smallest), tiled)):
-            means, bias = tile_means_and_bias(out, images, smallest)
-            for r in _intensity_bins(means, bias, list(intensity_edges)):
-                rows.append({"experiment": "intensity", "prior": name, "sigma": task_sigma,
-                             "infer": infer, **r})
+        rows += _sweep_rows(name, prior, images, sigmas, tiles, pads, task_sigma, seed, examples)
+        rows += _window_rows(name, prior, images, noisy, task_sigma, tiles[0])
+        rows += _attention_rows(name, prior, images, noisy, task_sigma, tiles)
+        rows += _intensity_rows(name, prior, images, noisy, task_sigma, tiles[0], intensity_edges)
     return rows, examples

@@ -4,19 +4,22 @@ Pure orchestration of the engine (operators, patch denoiser, solvers, metrics); 
 script `workflow_scripts/evaluate.py` loads the inputs and writes the outputs.
 """
 
+from typing import Callable, Optional, Union
+
 import torch
 
 from patchcore.experiments import grid
 from patchcore.inverse import metrics, schemes, solvers
-from patchcore.inverse.operators import make_operator
+from patchcore.inverse.operators import Operator, make_operator
 
-def build_operator(task_options, image_size):
+
+def build_operator(task_options: dict, image_size: int) -> Operator:
     """The task's operator from its config entry (``operator`` name plus its parameters)."""
     params = {k: v for k, v in task_options.items() if k not in ("operator", "sigma_y")}
     return make_operator(task_options["operator"], image_size, **params)
 
 
-def clip_image(x):
+def clip_image(x: torch.Tensor) -> torch.Tensor:
     """Clip to the image range: [0, 1] for magnitude (C = 1); complex (C = 2) magnitude <= 1,
     phase kept. Metrics then score the magnitude (``patchcore.inverse.metrics``)."""
     if x.shape[1] == 1:
@@ -24,13 +27,13 @@ def clip_image(x):
     return x / x.norm(dim=1, keepdim=True).clamp_min(1.0)
 
 
-def score(x, gt):
+def score(x: torch.Tensor, gt: torch.Tensor) -> dict:
     """PSNR and SSIM of one image (LPIPS is scored apart, from the saved reconstructions:
     :func:`lpips_rows`)."""
     return {"psnr": float(metrics.psnr(x, gt)), "ssim": float(metrics.ssim(x, gt))}
 
 
-def lpips_rows(recons, weights, chunk=16):
+def lpips_rows(recons, weights: Optional[str], chunk: int = 16) -> list[dict]:
     """LPIPS of the reconstructions and baselines of one cell.
 
     Args:
@@ -57,7 +60,31 @@ def lpips_rows(recons, weights, chunk=16):
             for i in range(n)]
 
 
-def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
+def _solver(prior, cell, options, device, sigma_y, op):
+    """``solve(y) -> x``: the cell's solver with its schedule, parameters, generator and denoiser."""
+    algorithm, sigmas, params = solvers.solver_schedule(cell["solver"], options["solver_options"])
+    sigmas = sigmas.to(device) if sigmas is not None else None
+    generator = torch.Generator(device=device).manual_seed(options["seed"])
+    denoiser = schemes.make_denoiser(prior, cell["infer"], cell["pad"], generator,
+                                     options["evaluation"].get("micro_batch"))
+    return lambda y: solvers.SOLVERS[algorithm](denoiser, y, op, sigmas, generator=generator,
+                                                sigma_y=sigma_y, **params)
+
+
+def _one_image(solve, op, gt, sigma_y, seed):
+    """Measure ``gt`` ``(1, C, H, W)`` with noise from ``seed``, reconstruct and score it:
+    ``(row, (gt, baseline, reconstruction))``."""
+    y = op.measure(gt, sigma_y, torch.Generator().manual_seed(seed))
+    baseline = clip_image(op.baseline(y))
+    x = clip_image(solve(y))
+    row = score(x, gt)
+    row.update({f"baseline_{k}": v for k, v in score(baseline, gt).items()})
+    return row, torch.stack([gt[0], baseline[0], x[0]]).cpu()
+
+
+def run_cell(prior: Optional[Callable], images: torch.Tensor, cell: dict, options: dict, *,
+             device: Union[str, torch.device] = "cpu",
+             progress: Optional[Callable[[int, int], None]] = None) -> tuple[list[dict], torch.Tensor]:
     """Reconstruct every image of ``images`` for one cell and score it.
 
     Args:
@@ -75,26 +102,15 @@ def run_cell(prior, images, cell, options, *, device="cpu", progress=None):
         reconstruction) for every image (LPIPS is scored from it; figures take the first
         ``evaluation.keep``).
     """
-    task_o = options["task_options"]
-    op = build_operator(task_o, images.shape[-1])
-    sigma_y = float(task_o["sigma_y"])
-    algorithm, sigmas, params = solvers.solver_schedule(cell["solver"], options["solver_options"])
-    sigmas = sigmas.to(device) if sigmas is not None else None
-    generator = torch.Generator(device=device).manual_seed(options["seed"])
-    denoiser = schemes.make_denoiser(prior, cell["infer"], cell["pad"], generator,
-                             options["evaluation"].get("micro_batch"))
+    op = build_operator(options["task_options"], images.shape[-1])
+    sigma_y = float(options["task_options"]["sigma_y"])
+    solve = _solver(prior, cell, options, device, sigma_y, op)
     rows, recons = [], []
     for i in range(images.shape[0]):
-        gt = images[i : i + 1].to(device)
         seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
-        y = op.measure(gt, sigma_y, torch.Generator().manual_seed(seed))
-        baseline = clip_image(op.baseline(y))
-        x = clip_image(solvers.SOLVERS[algorithm](denoiser, y, op, sigmas, generator=generator,
-                                                  sigma_y=sigma_y, **params))
-        row = {"image": i, **score(x, gt)}
-        row.update({f"baseline_{k}": v for k, v in score(baseline, gt).items()})
-        rows.append(row)
-        recons.append(torch.stack([gt[0], baseline[0], x[0]]).cpu())
+        row, recon = _one_image(solve, op, images[i : i + 1].to(device), sigma_y, seed)
+        rows.append({"image": i, **row})
+        recons.append(recon)
         if progress:
             progress(i + 1, images.shape[0])
     shape = (0, 3) + tuple(images.shape[1:])

@@ -299,42 +299,40 @@ def _timed_calls(timed, call, nfe):
     return times + [timed(call) for _ in range(calls - 1)]
 
 
+def _checked_point(patch, nfe):
+    """The scheme of ``patch`` (whole image or shifted grid) after checking ``patch`` and ``nfe``."""
+    scheme = schemes.parse(patch)
+    if scheme.kind not in ("full", "grid"):
+        raise ValueError(f"measure_denoiser: patch must be 'full' or a tile size, got {patch!r}")
+    if nfe not in (None, "auto") and int(nfe) < 1:
+        raise ValueError(f"nfe must be 'auto' or a positive number of timed calls, got {nfe!r}")
+    return scheme
+
+
 def measure_denoiser(prior: Any, image_size: int, patch: Union[int, str] = "full",
                      micro_batch: Optional[int] = None, grad: bool = False,
                      device: Union[str, torch.device] = "cpu", nfe: Union[int, str] = "auto",
                      channels: int = 1, seed: int = 0) -> dict:
     """Time per denoiser call and peak memory of one (image size, patch, micro-batch) point.
 
-    ``prior`` is a prior ``prior(x, sigma, coords=None)``, a zero-argument factory returning
-    one, or a network preset name; ``patch`` ``'full'`` or a tile size (shifted grid, reflect
-    padding); with ``grad`` each call also back-propagates a scalar loss through the denoiser
-    with the memory-bounded tile-by-tile gradient (:func:`patchcore.inverse.patches.denoise_vjp`).
-    One warm-up call on a small corner of the image, then ``nfe`` timed calls (an int, or
-    ``"auto"``: :func:`timed_calls_for` the first one's time).
-
-    Returns a dict with ``time_per_nfe_s`` (the median of the timed calls; all of them in
-    ``time_calls_s``), ``parameters`` (of a module prior, else None), ``peak_bytes`` (CUDA: rise of the allocator's peak
-    over the state before the first call; CPU: the allocator peak of one profiled call, see
-    :func:`cpu_allocator_peak`), on CPU ``peak_rss_bytes`` (secondary, see the module
-    docstring), ``output_bytes`` (size of the denoised image, part of every peak),
-    ``memory_method`` and the point's settings.
+    ``prior``: a prior ``prior(x, sigma, coords=None)``, a zero-argument factory returning one,
+    or a network preset name; ``patch``: ``'full'`` or a tile size (shifted grid, reflect
+    padding); ``grad``: each call also back-propagates a loss through the memory-bounded
+    gradient (:func:`patchcore.inverse.patches.denoise_vjp`). A warm-up call on a small corner
+    (one patch, or 16 px: it fills the network's weight cache), then ``nfe`` timed calls (an
+    int, or ``"auto"``: :func:`timed_calls_for`). Returns ``time_per_nfe_s`` (their median;
+    all in ``time_calls_s``), ``parameters`` (None for a non-module), ``peak_bytes`` (CUDA: the
+    allocator's peak rise; CPU: :func:`cpu_allocator_peak`), on CPU ``peak_rss_bytes``,
+    ``output_bytes``, ``memory_method`` (see the module docstring) and the point's settings.
     """
-    device = torch.device(device)
-    scheme = schemes.parse(patch)
-    if scheme.kind not in ("full", "grid"):
-        raise ValueError(f"measure_denoiser: patch must be 'full' or a tile size, got {patch!r}")
-    if nfe not in (None, "auto") and int(nfe) < 1:
-        raise ValueError(f"nfe must be 'auto' or a positive number of timed calls, got {nfe!r}")
+    device, scheme = torch.device(device), _checked_point(patch, nfe)
     prior, parameters = _ready_prior(prior, device)
     gen = torch.Generator().manual_seed(seed)
     x = (0.5 + 0.3 * torch.randn(1, channels, image_size, image_size, generator=gen)).to(device)
     target = torch.rand(x.shape, generator=gen).to(device)
     den = schemes.make_denoiser(prior, scheme, "reflect", gen, micro_batch)
     call = _denoiser_call(den, x, target, grad)
-    # The warm-up call runs on a small corner of the image (one patch, or 16 px for the whole
-    # image): it fills the network's cache of scaled weights (weights, not the call's memory)
-    # and the first-call overheads at a fraction of a full call's cost.
-    w = min(image_size, 16 if scheme.whole else scheme.patch)
+    w = min(image_size, 16 if scheme.whole else scheme.patch)  # the warm-up corner (module docstring)
     start, finish = PROBES["cuda" if device.type == "cuda" else "cpu"]
     probe = start(device, lambda: call(x[..., :w, :w], target[..., :w, :w]))
     cpu_times = []
