@@ -2,16 +2,17 @@
 diagnosis of a whole-trained prior (results/figures/diagnosis_tiles.png)."""
 
 import contextlib
-from typing import Sequence
+from typing import Callable, Iterator, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from patchcore.inverse import schemes
 
 
 
-def border_mask(h, w, band, device=None):
+def border_mask(h: int, w: int, band: int, device: Union[str, torch.device, None] = None) -> torch.Tensor:
     """Boolean ``(h, w)`` mask of the pixels within ``band`` pixels of the image border."""
     rows = torch.arange(h, device=device)
     cols = torch.arange(w, device=device)
@@ -20,7 +21,7 @@ def border_mask(h, w, band, device=None):
     return near_r[:, None] | near_c[None, :]
 
 
-def edge_artifact(x, gt, band=4):
+def edge_artifact(x: torch.Tensor, gt: torch.Tensor, band: int = 4) -> dict:
     """Error in a band along the image border against the interior.
 
     Zero padding of the shifted grid creates foreground/background transitions that show as
@@ -48,13 +49,13 @@ def edge_artifact(x, gt, band=4):
 # inference scheme sees the same noisy images.
 
 
-def add_noise(images, sigma, seed):
+def add_noise(images: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
     """``images + sigma * n`` with ``n ~ N(0, I)`` drawn from ``seed`` (same shape and dtype)."""
     g = torch.Generator().manual_seed(int(seed))
     return images + sigma * torch.randn(images.shape, generator=g, dtype=images.dtype)
 
 
-def tile_edge_distance(n, patch, shift):
+def tile_edge_distance(n: int, patch: int, shift: tuple[int, int]) -> torch.Tensor:
     """Distance in pixels of every image pixel to the nearest edge of its tile, ``(n, n)`` int.
 
     The shifted grid of :class:`patchcore.inverse.patches.ShiftedGridDenoiser` (image ``n``, ``K = n // P
@@ -71,7 +72,7 @@ def tile_edge_distance(n, patch, shift):
     return torch.minimum(along(shift[0])[:, None], along(shift[1])[None, :])
 
 
-def denoising_stats(denoised, clean, noisy):
+def denoising_stats(denoised: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor) -> dict:
     """Scores of one denoising run; every input ``(n, C, H, W)`` on the [0, 1] scale.
 
     Returns ``psnr`` and ``input_psnr`` (means over images of the per-image PSNR, data range 1),
@@ -87,7 +88,8 @@ def denoising_stats(denoised, clean, noisy):
 
 
 @torch.no_grad()
-def tile_denoising(prior, images, sigma, infer, pad, seed, seam_band=2):
+def tile_denoising(prior: Callable, images: torch.Tensor, sigma: float, infer: Union[str, int], pad: str,
+                   seed: int, seam_band: int = 2) -> dict:
     """Held-out denoising by one inference scheme: one call of the shifted-grid denoiser per image.
 
     Args:
@@ -127,7 +129,7 @@ def tile_denoising(prior, images, sigma, infer, pad, seed, seam_band=2):
     return stats
 
 
-def error_by_edge_distance(denoised, clean, distance):
+def error_by_edge_distance(denoised: torch.Tensor, clean: torch.Tensor, distance: torch.Tensor) -> dict:
     """RMSE and mean bias of ``denoised`` against ``clean`` ``(n, C, N, N)`` per distance to
     the tile edge. ``distance`` ``(n, N, N)`` from :func:`tile_edge_distance`; returns
     ``{d: (rmse, bias)}``.
@@ -148,7 +150,8 @@ def _reflect_pad(x, c):
 
 
 @torch.no_grad()
-def windowed_tiles(prior, noisy, sigma, patch, context, fill):
+def windowed_tiles(prior: Callable, noisy: torch.Tensor, sigma: float, patch: int, context: int, fill: str
+    ) -> torch.Tensor:
     """Denoise each tile of the aligned ``P``-pixel grid inside a larger network input.
 
     Every tile (origin at multiples of ``patch``; ``N`` divisible by ``patch``) goes through the
@@ -189,7 +192,7 @@ def windowed_tiles(prior, noisy, sigma, patch, context, fill):
 
 
 @contextlib.contextmanager
-def windowed_attention(network, tile, image_size):
+def windowed_attention(network: nn.Module, tile: int, image_size: int) -> Iterator[None]:
     """Inside the ``with`` block, every self-attention layer of ``network`` (a
     :class:`patchcore.priors.network.UNet`) attends only inside the aligned windows that a ``tile``-pixel
     tile of an ``image_size`` input covers at the layer's resolution (at least one token).
@@ -216,7 +219,8 @@ def windowed_attention(network, tile, image_size):
             layer.mask_fn = None
 
 
-def tile_means_and_bias(denoised, clean, patch):
+def tile_means_and_bias(denoised: torch.Tensor, clean: torch.Tensor, patch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per tile of the aligned ``patch`` grid: clean mean intensity and mean output bias.
 
     ``denoised``, ``clean`` ``(n, C, N, N)``; returns two 1-D tensors of length ``n (N/P)^2``.

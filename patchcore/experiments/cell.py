@@ -4,7 +4,7 @@ Pure orchestration of the engine (operators, patch denoiser, solvers, metrics); 
 script `workflow_scripts/evaluate.py` loads the inputs and writes the outputs.
 """
 
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 
@@ -33,7 +33,7 @@ def score(x: torch.Tensor, gt: torch.Tensor) -> dict:
     return {"psnr": float(metrics.psnr(x, gt)), "ssim": float(metrics.ssim(x, gt))}
 
 
-def lpips_rows(recons, weights: Optional[str], chunk: int = 16) -> list[dict]:
+def lpips_rows(recons: Any, weights: Optional[str], chunk: int = 16) -> list[dict]:
     """LPIPS of the reconstructions and baselines of one cell.
 
     Args:

@@ -14,7 +14,7 @@ SPEC_KEYS = {"dataset": "datasets", "task": "tasks", "solver": "solvers", "prior
 CELL_PATTERN = "results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}"
 
 
-def expand_table(spec):
+def expand_table(spec: dict) -> list[dict]:
     """All cells of a table spec (lists per axis) as dicts, in the spec's order.
 
     ``spec`` maps ``datasets``, ``tasks``, ``solvers``, ``priors``, ``infer``, ``pad`` to lists;
@@ -24,12 +24,12 @@ def expand_table(spec):
     return [dict(zip(AXES, combo)) for combo in itertools.product(*lists)]
 
 
-def cell_stem(cell):
+def cell_stem(cell: dict) -> str:
     """Path of a cell's files without extension."""
     return CELL_PATTERN.format(**cell)
 
 
-def cell_seed(root_seed, cell):
+def cell_seed(root_seed: int, cell: dict) -> int:
     """A 32-bit seed derived from the root seed and the cell's own wildcards only.
 
     Uses SHA-256 (not Python's salted ``hash``) so it is the same in every process.
@@ -37,7 +37,7 @@ def cell_seed(root_seed, cell):
     return derived_seed(root_seed, *(cell[a] for a in AXES), bits=32)
 
 
-def measurement_seed(root_seed, dataset, task, index):
+def measurement_seed(root_seed: int, dataset: str, task: str, index: int) -> int:
     """Seed of the measurement noise of one evaluation image.
 
     Independent of solver, prior and patch size, so every cell of a (dataset, task) sees the
@@ -46,7 +46,7 @@ def measurement_seed(root_seed, dataset, task, index):
     return derived_seed(root_seed, dataset, task, index, bits=32)
 
 
-def check_references(config):
+def check_references(config: dict) -> list[str]:
     """Cross-references the JSON schema cannot express; returns a list of error messages."""
     errors = []
     known = {"datasets": set(config.get("datasets", {})), "tasks": set(config.get("tasks", {})),
@@ -72,7 +72,7 @@ def check_references(config):
     return errors
 
 
-def prior_preset(priors, name):
+def prior_preset(priors: dict, name: str) -> dict:
     """The training preset of a prior name.
 
     A name is either an entry of ``priors`` or ``<base>-n<N>``: preset ``<base>`` trained on the
@@ -86,12 +86,12 @@ def prior_preset(priors, name):
     raise KeyError(f"prior '{name}' is neither an entry of 'priors' nor '<entry>-n<N>'")
 
 
-def prior_pattern(priors):
+def prior_pattern(priors: dict) -> str:
     """Regular expression matching every valid prior name (for wildcard constraints)."""
     names = "|".join(sorted(priors, key=len, reverse=True)) or "(?!x)x"
     return rf"(?:{names})(?:-n[1-9]\d*)?"
 
 
-def needs_checkpoint(preset):
+def needs_checkpoint(preset: dict) -> bool:
     """Whether a prior preset is a trained network (``kind: none`` stands for no prior)."""
     return preset.get("kind") != "none"

@@ -16,6 +16,7 @@ names ``<prior>-n<N>`` (the preset ``<prior>`` trained on the first N training i
 columns dataset, task, solver, prior, infer, pad, image, psnr, ssim, baseline_psnr, baseline_ssim.
 """
 
+from typing import Optional, Union
 import math
 
 import pandas as pd
@@ -31,7 +32,7 @@ TABLES = ("main", "patch_size", "position", "datasize")
 # ---- the spec -------------------------------------------------------------------------------
 
 
-def method(spec, ref):
+def method(spec: dict, ref: Union[str, dict]) -> dict:
     """A method ``{solver, prior, infer, pad}`` (infer as a string) from a name of
     ``spec['methods']`` or an inline dict."""
     if isinstance(ref, str):
@@ -45,16 +46,16 @@ def method(spec, ref):
     return {k: str(ref[k]) for k in METHOD_KEYS}
 
 
-def with_infer(m, infer):
+def with_infer(m: dict, infer: Union[str, int]) -> dict:
     return {**m, "infer": str(infer)}
 
 
-def with_train_size(m, size):
+def with_train_size(m: dict, size: int) -> dict:
     """``m`` with its prior trained on the first ``size`` images (``all``: the preset itself)."""
     return m if str(size) == "all" else {**m, "prior": f"{m['prior']}-n{int(size)}"}
 
 
-def table_rows(spec, table):
+def table_rows(spec: dict, table: str) -> list[tuple]:
     """The rows of one table: a list of ``(label, task, method)``.
 
     The label is the row name (main, position), the patch size (patch_size; ``full`` for the
@@ -79,7 +80,7 @@ def table_rows(spec, table):
     raise KeyError(f"padis: unknown table '{table}' (known: {TABLES})")
 
 
-def table_cells(spec, table):
+def table_cells(spec: dict, table: str) -> list[dict]:
     """The distinct cells (dicts with the six grid axes) one table needs, in row order."""
     seen, cells = set(), []
     for _, task, m in table_rows(spec, table):
@@ -91,7 +92,7 @@ def table_cells(spec, table):
     return cells
 
 
-def check_spec(spec, config):
+def check_spec(spec: dict, config: dict) -> list[str]:
     """Cross-references of the ``padis`` block against the config; a list of error messages."""
     errors = []
     if not isinstance(spec, dict):
@@ -130,7 +131,7 @@ def check_spec(spec, config):
     return sorted(set(errors), key=errors.index)
 
 
-def figure_cells(spec):
+def figure_cells(spec: dict) -> list[tuple[str, str, dict]]:
     """Cells of the reconstruction figure: ``[(task, method name, cell)]`` for every task and
     method of ``spec['figure']`` (rows are tasks, columns methods)."""
     fig = spec["figure"]
@@ -162,7 +163,7 @@ def _means(sub, prefix=""):
     return out
 
 
-def baseline_means(per_image, dataset, task):
+def baseline_means(per_image: pd.DataFrame, dataset: str, task: str) -> dict:
     """Means of the task's trivial reconstruction (FBP for CT) over the evaluation images.
 
     Every cell of a (dataset, task) measures the same images with the same noise, so their
@@ -174,7 +175,7 @@ def baseline_means(per_image, dataset, task):
     return _means(per, "baseline_")
 
 
-def main_table(per_image, spec):
+def main_table(per_image: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """PaDIS main table: one row per method (after a ``Baseline`` row), for each task of
     ``spec['main']['tasks']`` the columns ``<task>_psnr`` and ``<task>_ssim`` (means over
     images; NaN where a cell is missing), and ``images`` (the fewest images of any entry)."""
@@ -195,7 +196,7 @@ def main_table(per_image, spec):
     return pd.DataFrame(rows)
 
 
-def patch_size_table(per_image, spec, image_size):
+def patch_size_table(per_image: pd.DataFrame, spec: dict, image_size: int) -> pd.DataFrame:
     """PaDIS patch-size table: one row per inference patch size ``P`` (the ``full`` row, from
     ``patch_size.full``, shows ``P = image_size``), columns P, psnr, ssim, images, method."""
     df = _clean(per_image)
@@ -206,7 +207,7 @@ def patch_size_table(per_image, spec, image_size):
     return pd.DataFrame(rows)
 
 
-def position_table(per_image, spec):
+def position_table(per_image: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """PaDIS position-encoding table: one row per ``position.rows`` entry, columns variant,
     psnr, ssim, images, method."""
     df = _clean(per_image)
@@ -215,7 +216,7 @@ def position_table(per_image, spec):
     return pd.DataFrame(rows)
 
 
-def datasize_table(per_image, spec, train_size=None):
+def datasize_table(per_image: pd.DataFrame, spec: dict, train_size: Optional[int] = None) -> pd.DataFrame:
     """PaDIS training-set-size table: one row per size (``all`` shown as ``train_size`` when
     given), columns train_images, patch_psnr, patch_ssim, whole_psnr, whole_ssim, images."""
     df = _clean(per_image)
@@ -242,7 +243,7 @@ def _fmt(v, digits):
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def describe(description):
+def describe(description: dict) -> str:
     """One sentence on what the numbers are: images, image size, split, NFE per method."""
     d = description
     nfe = "; ".join(f"{k}: {v}" for k, v in d.get("nfe", {}).items())
@@ -251,7 +252,7 @@ def describe(description):
             f"'-' marks a missing cell.")
 
 
-def main_markdown(table, description):
+def main_markdown(table: pd.DataFrame, description: dict) -> str:
     """Markdown of :func:`main_table` in the paper's layout (PSNR ↑ / SSIM ↑ per task)."""
     tasks = [c[: -len("_psnr")] for c in table.columns if c.endswith("_psnr")]
     body = pd.DataFrame([
@@ -262,7 +263,7 @@ def main_markdown(table, description):
     return f"PaDIS main table (Hu et al. 2024 layout). {describe(description)}\n\n{body}\n"
 
 
-def simple_markdown(table, label_column, title, description):
+def simple_markdown(table: pd.DataFrame, label_column: str, title: str, description: dict) -> str:
     """Markdown of a one-task table (patch size, position): label, PSNR, SSIM, cell."""
     body = pd.DataFrame([
         {label_column: r[label_column], "PSNR ↑": _fmt(r["psnr"], 2), "SSIM ↑": _fmt(r["ssim"], 3),
@@ -272,7 +273,7 @@ def simple_markdown(table, label_column, title, description):
     return f"{title} {describe(description)}\n\n{body}\n"
 
 
-def datasize_markdown(table, description):
+def datasize_markdown(table: pd.DataFrame, description: dict) -> str:
     """Markdown of :func:`datasize_table`: patch prior vs whole-image prior per training-set size."""
     body = pd.DataFrame([
         {"Training images": r["train_images"], "Patches PSNR ↑": _fmt(r["patch_psnr"], 2),
@@ -283,7 +284,7 @@ def datasize_markdown(table, description):
     return f"PaDIS training-set size table. {describe(description)}\n\n{body}\n"
 
 
-def render(table, kind, description):
+def render(table: pd.DataFrame, kind: str, description: dict) -> str:
     """Markdown of any of the four tables (``kind`` in :data:`TABLES`)."""
     if kind == "main":
         return main_markdown(table, description)
@@ -297,7 +298,8 @@ def render(table, kind, description):
     raise KeyError(f"padis: unknown table '{kind}' (known: {TABLES})")
 
 
-def build(per_image, spec, kind, *, image_size, train_size=None):
+def build(per_image: pd.DataFrame, spec: dict, kind: str, *, image_size: int,
+          train_size: Optional[int] = None) -> pd.DataFrame:
     """Any of the four tables from per-image metrics (``kind`` in :data:`TABLES`)."""
     if kind == "main":
         return main_table(per_image, spec)

@@ -42,10 +42,10 @@ import resource
 import sys
 import tempfile
 import time
-
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
+from torch import nn
 
 from patchcore.inverse import schemes
 from patchcore.inverse.patches import denoise_vjp
@@ -156,7 +156,7 @@ def _memory_deltas_chrome_trace(fn):
     return [e["args"]["Bytes"] for e in memory]
 
 
-def cpu_allocator_peak(fn):
+def cpu_allocator_peak(fn: Callable[[], None]) -> int:
     """Run ``fn()`` once under the torch profiler and return the peak of live CPU tensor bytes.
 
     With ``profile_memory=True`` the profiler records every allocation and free of the CPU
@@ -173,7 +173,8 @@ def cpu_allocator_peak(fn):
     return _peak_of_running_total(deltas)
 
 
-def timed_calls_for(call_s, min_calls=AUTO_MIN_CALLS, max_calls=AUTO_MAX_CALLS, budget_s=AUTO_BUDGET_S):
+def timed_calls_for(call_s: float, min_calls: int = AUTO_MIN_CALLS, max_calls: int = AUTO_MAX_CALLS,
+                    budget_s: float = AUTO_BUDGET_S) -> int:
     """Number of timed calls for a call that took ``call_s`` seconds: enough for ``budget_s``
     seconds of timing, at least ``min_calls`` (a median needs a majority of undisturbed calls),
     at most ``max_calls``."""
@@ -182,7 +183,7 @@ def timed_calls_for(call_s, min_calls=AUTO_MIN_CALLS, max_calls=AUTO_MAX_CALLS, 
     return int(min(max_calls, max(min_calls, math.ceil(budget_s / call_s))))
 
 
-def median(values):
+def median(values: Sequence[float]) -> float:
     """Median of a non-empty sequence of numbers (mean of the two middle ones for an even count)."""
     v = sorted(values)
     if not v:
@@ -202,7 +203,8 @@ def _is_factory(obj):
     return True
 
 
-def build_prior(network="demo-xxs", channels=1, coord_channels=0, coord_pad=0):
+def build_prior(network: Union[str, dict] = "demo-xxs", channels: int = 1, coord_channels: int = 0,
+                coord_pad: int = 0) -> torch.nn.Module:
     """A randomly initialised :class:`patchcore.priors.prior.Prior` (time and memory do not depend on weights)."""
     from patchcore.priors.prior import Prior
 
@@ -356,7 +358,7 @@ def _nfe_arg(text):
     return "auto" if text == "auto" else int(text)
 
 
-def main(argv=None):
+def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="Measure one point of the patch-denoiser profile.")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON line (default)")
     ap.add_argument("--network", default="demo-xxs", help="network preset of patchcore.priors.network")

@@ -15,7 +15,7 @@ STATS = [("psnr", "mean"), ("psnr", "std"), ("lpips", "mean"), ("lpips", "std")]
 AXES = ["dataset", "task", "solver", "prior", "infer", "pad"]
 
 
-def attach_lpips(per_image, lpips):
+def attach_lpips(per_image: pd.DataFrame, lpips: pd.DataFrame) -> pd.DataFrame:
     """Per-image cell metrics with the LPIPS columns of rule lpips merged in.
 
     Args:
@@ -46,7 +46,7 @@ def _ordered(values, order):
     return sorted(set(values), key=lambda v: (order.index(v) if v in order else len(order), v))
 
 
-def table1(per_image, spec):
+def table1(per_image: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Roy et al. Table 1 layout from per-image metrics.
 
     Args:
@@ -109,7 +109,7 @@ def _heading(description):
             f"(see README, make fetch-weights).")
 
 
-def table1_markdown(table, description):
+def table1_markdown(table: pd.DataFrame, description: dict) -> str:
     """Markdown rendering of :func:`table1`, with the evaluation size stated above it."""
     return _heading(description) + "\n\n" + _display(table).to_markdown(index=False) + "\n"
 
@@ -124,7 +124,7 @@ tr:nth-child(even) td { background: #f7f7f7; }
 </style>"""
 
 
-def table1_html(table, description):
+def table1_html(table: pd.DataFrame, description: dict) -> str:
     """A self-contained HTML page of :func:`table1` (for the Snakemake report and a browser)."""
     body = _display(table).to_html(index=False, border=0, escape=True)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Table 1</title>\n"

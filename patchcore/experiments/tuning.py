@@ -10,13 +10,13 @@ import itertools
 import pandas as pd
 
 
-def settings(grid):
+def settings(grid: dict) -> list[dict]:
     """All combinations of a ``{parameter: [values]}`` grid, as a list of dicts (sorted keys)."""
     keys = sorted(grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def best_settings(results):
+def best_settings(results: pd.DataFrame) -> pd.DataFrame:
     """The setting with the highest mean PSNR per (task, solver), averaged over datasets.
 
     Args:
@@ -33,7 +33,7 @@ def best_settings(results):
     return mean.loc[idx].reset_index(drop=True)
 
 
-def tuned_block(best, results):
+def tuned_block(best: pd.DataFrame, results: pd.DataFrame) -> dict:
     """The ``tuned`` entries to paste into config: ``{solver: {task: {param: value}}}``."""
     out = {}
     params = [c for c in results.columns if c not in ("dataset", "task", "solver", "setting", "psnr", "baseline_psnr")]

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def data_montage(rows, per_split=4):
+def data_montage(rows: dict, per_split: int = 4) -> plt.Figure:
     """One row per dataset: ``per_split`` training slices, then ``per_split`` evaluation slices.
 
     Args:

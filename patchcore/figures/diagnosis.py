@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from patchcore.inverse import schemes  # noqa: E402
 
@@ -159,7 +160,7 @@ def _examples_panel(ax, examples, priors, small, task_sigma):
                  + ", ".join(names[3:]), fontsize=7)
 
 
-def diagnosis_figure(table, examples, task_sigma):
+def diagnosis_figure(table: pd.DataFrame, examples: dict, task_sigma: float) -> plt.Figure:
     """Eight panels: denoising gain per prior (a, b), mean bias (c), larger inputs around the
     smallest tile (d), error against the distance to the tile edge (e), bias per tile intensity
     (f), attention windowed on the whole image (g), and example outputs (h).

@@ -1,15 +1,19 @@
 """PaDIS (Hu et al. 2024) figures at our scale. Each function returns a matplotlib Figure."""
 
+from typing import Optional, Sequence
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from patchcore.figures.paper import magnitude  # noqa: E402
 
 
-def reconstructions(panels, row_labels, col_labels, psnrs=None):
+def reconstructions(panels: Sequence, row_labels: Sequence[str], col_labels: Sequence[str],
+                    psnrs: Optional[Sequence] = None) -> plt.Figure:
     """Reconstructions side by side: rows are tasks (20, 8 views), columns are methods.
 
     Args:
@@ -38,7 +42,7 @@ def reconstructions(panels, row_labels, col_labels, psnrs=None):
     return fig
 
 
-def psnr_vs_patch_size(table, image_size):
+def psnr_vs_patch_size(table: pd.DataFrame, image_size: int) -> plt.Figure:
     """PSNR (left axis) and SSIM (right axis) against the inference patch size.
 
     Args:
@@ -61,7 +65,7 @@ def psnr_vs_patch_size(table, image_size):
     return fig
 
 
-def psnr_vs_training_size(table):
+def psnr_vs_training_size(table: pd.DataFrame) -> plt.Figure:
     """PSNR against the number of training images, patch prior vs whole-image prior.
 
     Args:

@@ -1,7 +1,7 @@
 """Roy et al. Fig. 1-3 at our scale. Each function returns a matplotlib Figure."""
 
 import textwrap
-from typing import Optional
+from typing import Optional, Sequence
 
 import matplotlib
 
@@ -20,7 +20,7 @@ def _show(ax, img, title, vmin=0.0, vmax=1.0, cmap="gray"):
     ax.set_yticks([])
 
 
-def magnitude(img):
+def magnitude(img: np.ndarray) -> np.ndarray:
     """``(C, H, W)`` array to a displayable ``(H, W)`` magnitude."""
     img = np.asarray(img)
     return np.sqrt((img**2).sum(0)) if img.shape[0] == 2 else img[0]
@@ -30,7 +30,7 @@ BASELINES = {"denoise": "noisy input", "sr": "bicubic", "deblur": "blurred input
              "ct": "FBP (Hann)", "mri": "zero-filled"}
 
 
-def baseline_name(operator):
+def baseline_name(operator: str) -> str:
     """What an operator's ``baseline(y)`` is, for figure labels (``sr2`` -> ``bicubic``)."""
     for prefix, name in BASELINES.items():
         if operator.startswith(prefix):
@@ -38,7 +38,7 @@ def baseline_name(operator):
     return "baseline"
 
 
-def psnr(x, gt):
+def psnr(x: np.ndarray, gt: np.ndarray) -> float:
     """PSNR in dB of two displayable arrays on the [0, 1] scale (figure labels only)."""
     mse = float(np.mean((np.asarray(x, dtype=np.float64) - np.asarray(gt, dtype=np.float64)) ** 2))
     return 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")
@@ -50,7 +50,7 @@ def _label(ax, text):
             bbox={"facecolor": "black", "alpha": 0.55, "pad": 1.5, "linewidth": 0})
 
 
-def fig1_padding(recons, measures, context, image=0, vmax=0.2):
+def fig1_padding(recons: dict, measures: dict, context: str, image: int = 0, vmax: float = 0.2) -> plt.Figure:
     """Zero vs reflection padding on one reconstruction, with the error maps and a colour bar.
 
     Args:
@@ -85,7 +85,8 @@ def fig1_padding(recons, measures, context, image=0, vmax=0.2):
     return fig
 
 
-def fig2_grid(panels, row_labels, col_labels, baseline_labels=None):
+def fig2_grid(panels: Sequence, row_labels: Sequence[str], col_labels: Sequence[str],
+              baseline_labels: Optional[Sequence[str]] = None) -> plt.Figure:
     """The qualitative grid: rows are tasks, columns are (reference, baseline, methods).
 
     Args:

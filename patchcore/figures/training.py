@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def training_figure(history):
+def training_figure(history: pd.DataFrame) -> plt.Figure:
     """Figure with the training loss (left) and held-out normalised MSE per sigma (right).
 
     ``history``: a DataFrame (or list of dicts) with columns ``step``, ``loss`` and
@@ -31,7 +31,7 @@ def training_figure(history):
     return fig
 
 
-def training_overview(histories, smooth=10):
+def training_overview(histories: dict, smooth: int = 10) -> plt.Figure:
     """Training curves of several priors in one figure: loss, then one panel per held-out sigma.
 
     ``histories``: ``{name: DataFrame}`` as in :func:`training_figure` (one line per prior in

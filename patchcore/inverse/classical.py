@@ -10,8 +10,10 @@ from typing import Callable, Optional
 import torch
 from deepinv.optim import TVPrior
 
+from patchcore.inverse.operators import Operator
 
-def tv_objective(x: torch.Tensor, y: torch.Tensor, op, lam: float) -> torch.Tensor:
+
+def tv_objective(x: torch.Tensor, y: torch.Tensor, op: Operator, lam: float) -> torch.Tensor:
     """``0.5 ||A x - y||^2 + lam ||D x||_{1,2}`` per image, a ``(B,)`` tensor.
 
     ``D`` is deepinv's forward-difference gradient, ``||.||_{1,2}`` the isotropic TV.
@@ -32,11 +34,11 @@ def _admm_weights(lam, penalty, iters, init):
 
 
 @torch.no_grad()
-def admm_tv(denoiser: None, y: torch.Tensor, op, sigmas: None, *, generator: Optional[torch.Generator],
-            sigma_y: float,
+def admm_tv(denoiser: None, y: torch.Tensor, op: Operator, sigmas: None, *,
+            generator: Optional[torch.Generator], sigma_y: float,
             callback: Optional[Callable[[dict], None]] = None, lam: float = 1e-3,
-            penalty: Optional[float] = None, iters: int = 50, tv_iters: int = 200,
-            init: str = "baseline") -> torch.Tensor:
+            penalty: Optional[float] = None, iters: int = 50, tv_iters: int = 200, init: str = "baseline"
+    ) -> torch.Tensor:
     """ADMM for ``min_x 0.5 ||A x - y||^2 + lam TV(x)`` with the splitting ``x = z``.
 
     Scaled-form ADMM (Boyd et al. 2011, Sec. 3.1.1) from ``z = baseline(y)`` (``init='baseline'``)

@@ -5,6 +5,7 @@ scored on their magnitude. Every metric returns a ``(B,)`` float64 tensor (one v
 image). PSNR and SSIM use a data range of 1.0 (the ``[0, 1]`` image scale).
 """
 
+from typing import Optional, Union
 import warnings
 from pathlib import Path
 
@@ -18,7 +19,7 @@ _LPIPS_MODELS = {}
 _WARNED = set()
 
 
-def magnitude(x):
+def magnitude(x: torch.Tensor) -> torch.Tensor:
     """``(B, C, H, W)`` -> ``(B, 1, H, W)``: unchanged for ``C = 1``, modulus for ``C = 2``."""
     if x.dim() == 3:
         x = x[None]
@@ -35,14 +36,14 @@ def _pair(x, gt):
     return x, gt
 
 
-def psnr(x, gt, data_range=DATA_RANGE):
+def psnr(x: torch.Tensor, gt: torch.Tensor, data_range: float = DATA_RANGE) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``, per image."""
     x, gt = _pair(x, gt)
     mse = (x - gt).pow(2).flatten(1).mean(1)
     return 10 * torch.log10(data_range**2 / mse)
 
 
-def ssim(x, gt, data_range=DATA_RANGE):
+def ssim(x: torch.Tensor, gt: torch.Tensor, data_range: float = DATA_RANGE) -> torch.Tensor:
     """Structural similarity (scikit-image ``structural_similarity``, 7x7 uniform window), per image."""
     from skimage.metrics import structural_similarity
 
@@ -52,7 +53,7 @@ def ssim(x, gt, data_range=DATA_RANGE):
     return torch.tensor(vals, dtype=torch.float64)
 
 
-def alexnet_weights_path():
+def alexnet_weights_path() -> Optional[Path]:
     """Where torchvision (hence ``lpips``) looks for the AlexNet trunk: ``$TORCH_HOME/hub/checkpoints``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
 
@@ -102,7 +103,7 @@ def _build_lpips(path):
     return model
 
 
-def lpips(x, gt, weights=None):
+def lpips(x: torch.Tensor, gt: torch.Tensor, weights: Optional[Union[str, Path]] = None) -> torch.Tensor:
     """LPIPS (AlexNet, Zhang et al. 2018) per image; NaN when the AlexNet weights are absent.
 
     ``weights``: the AlexNet checkpoint file (default: torchvision's place in ``$TORCH_HOME``).

@@ -12,6 +12,7 @@ Every operator acts on images ``x`` of shape ``(B, C, N, N)`` on the ``[0, 1]`` 
 Use :func:`make_operator` with a name from :data:`OPERATORS`.
 """
 
+from typing import Any, Callable, Optional, Union
 import math
 
 import torch
@@ -23,7 +24,8 @@ from patchcore.batching import per_image, randn_like
 # Shared helpers.
 
 
-def conjugate_gradient(apply, b, x0, iters=50, tol=1e-6):
+def conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, x0: torch.Tensor,
+                       iters: int = 50, tol: float = 1e-6) -> torch.Tensor:
     """Solve ``apply(x) = b`` for a symmetric positive-definite ``apply``, batch-wise.
 
     ``b`` and ``x0`` have shape ``(B, ...)``; each batch element is solved independently and
@@ -64,7 +66,7 @@ class Operator:
     name = "operator"
     cg_iters = 50
 
-    def __init__(self, image_size):
+    def __init__(self, image_size: int):
         if int(image_size) <= 0:
             raise ValueError(f"operator {self.name!r}: image_size must be positive, got {image_size}")
         self.image_size = int(image_size)
@@ -76,25 +78,26 @@ class Operator:
                 f"operator {self.name!r}: expected images of shape (B, C, {n}, {n}), got {tuple(x.shape)}"
             )
 
-    def A(self, x):
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def A_adjoint(self, y):
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def measure(self, x, sigma_y, generator=None):
+    def measure(self, x: torch.Tensor, sigma_y: float, generator: Optional[torch.Generator] = None
+        ) -> torch.Tensor:
         """``A(x) + sigma_y * n`` with ``n`` standard normal drawn from ``generator`` (on the
         generator's device, so a CPU generator gives the same noise for images on any device)."""
         y = self.A(x)
         return y + float(sigma_y) * randn_like(y, generator)
 
-    def prox(self, z, y, rho):
+    def prox(self, z: torch.Tensor, y: torch.Tensor, rho: Union[float, torch.Tensor]) -> torch.Tensor:
         """argmin_x 0.5||A x - y||^2 + rho/2 ||x - z||^2 via conjugate gradients (warm start z)."""
         rho_b = per_image(rho, z, view=True)
         rhs = self.A_adjoint(y) + rho_b * z
         return conjugate_gradient(lambda v: self.A_adjoint(self.A(v)) + rho_b * v, rhs, z, self.cg_iters)
 
-    def baseline(self, y):
+    def baseline(self, y: torch.Tensor) -> torch.Tensor:
         return self.A_adjoint(y)
 
 
@@ -107,19 +110,19 @@ class Denoise(Operator):
 
     name = "denoise"
 
-    def A(self, x):
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         return x
 
-    def A_adjoint(self, y):
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         self._check(y)
         return y
 
-    def prox(self, z, y, rho):
+    def prox(self, z: torch.Tensor, y: torch.Tensor, rho: Union[float, torch.Tensor]) -> torch.Tensor:
         rho_b = per_image(rho, z, view=True)
         return (y + rho_b * z) / (1.0 + rho_b)
 
-    def baseline(self, y):
+    def baseline(self, y: torch.Tensor) -> torch.Tensor:
         return self.A_adjoint(y).clone()
 
 
@@ -137,24 +140,24 @@ class SuperResolution(Operator):
 
     name = "sr2"
 
-    def __init__(self, image_size, factor=2):
+    def __init__(self, image_size: int, factor: int = 2):
         super().__init__(image_size)
         if int(factor) != 2 or self.image_size % 2:
             raise ValueError(f"operator 'sr2': needs factor 2 and an even image_size, got {factor}, {image_size}")
         self.factor = 2
 
-    def A(self, x):
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         return F.avg_pool2d(x, 2)
 
-    def A_adjoint(self, y):
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return F.interpolate(y, scale_factor=2, mode="nearest") / 4.0
 
-    def prox(self, z, y, rho):
+    def prox(self, z: torch.Tensor, y: torch.Tensor, rho: Union[float, torch.Tensor]) -> torch.Tensor:
         rho_b = per_image(rho, z, view=True)
         return z + self.A_adjoint((y - self.A(z)) / (0.25 + rho_b))
 
-    def baseline(self, y):
+    def baseline(self, y: torch.Tensor) -> torch.Tensor:
         return F.interpolate(y, scale_factor=2, mode="bicubic", align_corners=False)
 
 
@@ -170,7 +173,7 @@ class Deblur(Operator):
 
     name = "deblur"
 
-    def __init__(self, image_size, std=2.0):
+    def __init__(self, image_size: int, std: float = 2.0):
         super().__init__(image_size)
         import deepinv as dinv
         from deepinv.physics.functional.blur import gaussian_blur
@@ -185,19 +188,19 @@ class Deblur(Operator):
         self._physics = _physics_on(self._physics, self._physics.filter, x)
         return self._physics
 
-    def A(self, x):
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         return self._phys(x).A(x)
 
-    def A_adjoint(self, y):
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         self._check(y)
         return self._phys(y).A_adjoint(y)
 
-    def prox(self, z, y, rho):
+    def prox(self, z: torch.Tensor, y: torch.Tensor, rho: Union[float, torch.Tensor]) -> torch.Tensor:
         rho_b = per_image(rho, z, view=True)
         return self._phys(z).prox_l2(z, y, gamma=1.0 / rho_b)
 
-    def baseline(self, y):
+    def baseline(self, y: torch.Tensor) -> torch.Tensor:
         self._check(y)
         return y.clone()
 
@@ -223,7 +226,8 @@ class ParallelBeamCT(Operator):
     name = "ct"
     cg_iters = 30
 
-    def __init__(self, image_size, n_angles=20, detector_bins=None, oversample=2.0, angle_chunk=8):
+    def __init__(self, image_size: int, n_angles: int = 20, detector_bins: Optional[int] = None,
+                 oversample: float = 2.0, angle_chunk: int = 8):
         super().__init__(image_size)
         if int(n_angles) <= 0:
             raise ValueError(f"operator 'ct': n_angles must be positive, got {n_angles}")
@@ -253,7 +257,7 @@ class ParallelBeamCT(Operator):
             self._grids[key] = (2.0 * torch.stack([px, py], dim=-1)).to(device=device, dtype=dtype)
         return self._grids[key]
 
-    def A(self, x):
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         b, c, n, _ = x.shape
         grid = self._grid(x.device, x.dtype)
@@ -268,7 +272,7 @@ class ParallelBeamCT(Operator):
             out.append(vals.sum(-1).reshape(b * c, a, nb) * self.ray_step)
         return torch.cat(out, dim=1).reshape(b, c, self.n_angles, self.detector_bins)
 
-    def A_adjoint(self, y):
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         b, c = y.shape[:2]
         n = self.image_size
         with torch.enable_grad():
@@ -276,7 +280,7 @@ class ParallelBeamCT(Operator):
             (grad,) = torch.autograd.grad(self.A(x0), x0, grad_outputs=y.detach())
         return grad
 
-    def ramp_filter(self, y):
+    def ramp_filter(self, y: torch.Tensor) -> torch.Tensor:
         """Ramp-filter each projection (spatial-domain Ram-Lak, Kak & Slaney Eq. 61) times a Hann window."""
         nb = self.detector_bins
         size = 1 << int(math.ceil(math.log2(2 * nb)))
@@ -291,13 +295,13 @@ class ParallelBeamCT(Operator):
         filtered = torch.fft.irfft(torch.fft.rfft(y, n=size, dim=-1) * response, n=size, dim=-1)
         return filtered[..., :nb]
 
-    def fbp(self, y):
+    def fbp(self, y: torch.Tensor) -> torch.Tensor:
         """Filtered back-projection; image-sized, on the ``[0, 1]`` scale of ``x``."""
         pixel_area = 1.0 / self.image_size**2
         scale = (math.pi / self.n_angles) * self.det_spacing / pixel_area
         return self.A_adjoint(self.ramp_filter(y)) * scale
 
-    def baseline(self, y):
+    def baseline(self, y: torch.Tensor) -> torch.Tensor:
         return self.fbp(y)
 
 
@@ -305,7 +309,8 @@ class ParallelBeamCT(Operator):
 # Cartesian undersampled single-coil MRI, wrapping deepinv.physics.MRI.
 
 
-def cartesian_mask(image_size, acceleration=4, center_fraction=0.08, seed=0):
+def cartesian_mask(image_size: int, acceleration: int = 4, center_fraction: float = 0.08, seed: int = 0
+    ) -> torch.Tensor:
     """Column mask ``(N, N)`` in {0, 1}: a fully sampled centre of ``round(center_fraction N)``
     columns plus random columns, ``N / acceleration`` columns in total (fastMRI-style)."""
     n = int(image_size)
@@ -333,7 +338,8 @@ class CartesianMRI(Operator):
 
     name = "mri"
 
-    def __init__(self, image_size, acceleration=4, center_fraction=0.08, seed=0, channels=1):
+    def __init__(self, image_size: int, acceleration: int = 4, center_fraction: float = 0.08, seed: int = 0,
+                 channels: int = 1):
         super().__init__(image_size)
         import deepinv as dinv
 
@@ -347,7 +353,7 @@ class CartesianMRI(Operator):
         self._physics = _physics_on(self._physics, self._physics.mask, t)
         return self._physics
 
-    def A(self, x):
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         if x.shape[1] != self.channels:
             raise ValueError(f"operator {self.name!r}: built for C = {self.channels}, got {tuple(x.shape)}")
@@ -355,11 +361,11 @@ class CartesianMRI(Operator):
             x = torch.cat([x, torch.zeros_like(x)], dim=1)
         return self._phys(x).A(x)
 
-    def A_adjoint(self, y):
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         x = self._phys(y).A_adjoint(y)
         return x[:, :1] if self.channels == 1 else x
 
-    def prox(self, z, y, rho):
+    def prox(self, z: torch.Tensor, y: torch.Tensor, rho: Union[float, torch.Tensor]) -> torch.Tensor:
         if self.channels == 1:
             return super().prox(z, y, rho)
         # Closed form on k-space: x = F^H[(M y + rho F z) / (M + rho)].
@@ -368,7 +374,7 @@ class CartesianMRI(Operator):
         k = (phys.mask * y + rho_b * phys.V_adjoint(z)) / (phys.mask + rho_b)
         return phys.V(k)
 
-    def baseline(self, y):
+    def baseline(self, y: torch.Tensor) -> torch.Tensor:
         x = self._phys(y).A_adjoint(y)
         return x.norm(dim=1, keepdim=True) if self.channels == 1 else x
 
@@ -399,7 +405,7 @@ OPERATORS = {
 }
 
 
-def make_operator(name, image_size, **params):
+def make_operator(name: str, image_size: int, **params: Any) -> Operator:
     """Build operator ``name`` (a key of :data:`OPERATORS`) for ``image_size`` x ``image_size`` images.
 
     ``params`` are the operator's options (``std`` for deblur, ``n_angles``/``detector_bins``

@@ -9,6 +9,7 @@ normalised with. Every wrapper here is itself a denoiser ``D(x, sigma)`` with ``
 ``(B, C, N, N)`` and ``sigma`` a float or a ``(B,)`` tensor.
 """
 
+from typing import Callable, Optional, Union
 import torch
 
 from patchcore.batching import micro_batches, per_image
@@ -53,7 +54,9 @@ class ShiftedGridDenoiser:
     prior.coord_pad`` when the prior has ``coord_channels == 2`` (or ``use_coords=True``).
     """
 
-    def __init__(self, prior, patch, pad_mode="reflect", generator=None, micro_batch=None, use_coords=None):
+    def __init__(self, prior: Callable, patch: Union[int, str], pad_mode: str = "reflect",
+                 generator: Optional[torch.Generator] = None, micro_batch: Optional[int] = None,
+                 use_coords: Optional[bool] = None):
         if pad_mode not in ("reflect", "zero"):
             raise ValueError(f"pad_mode must be 'reflect' or 'zero', got {pad_mode!r}")
         if patch != "full" and (not isinstance(patch, int) or patch <= 0):
@@ -69,7 +72,7 @@ class ShiftedGridDenoiser:
         self.coord_pad = getattr(prior, "coord_pad", 0)
 
     # -- geometry ---------------------------------------------------------------------------
-    def geometry(self, n):
+    def geometry(self, n: int) -> tuple[int, int, int]:
         """``(P, K, M)`` for an ``n x n`` image; ``(n, 1, 0)`` for the whole-image denoiser."""
         if self.patch == "full" or self.patch >= n:
             return n, 1, 0
@@ -77,7 +80,7 @@ class ShiftedGridDenoiser:
         k = n // p + 1
         return p, k, k * p - n
 
-    def draw_shift(self, n):
+    def draw_shift(self, n: int) -> tuple[int, int]:
         """A new grid shift ``(sy, sx)``, each uniform in ``[0, M-1]``."""
         _, _, m = self.geometry(n)
         if m == 0:
@@ -85,13 +88,15 @@ class ShiftedGridDenoiser:
         s = torch.randint(0, m, (2,), generator=self.generator)
         return int(s[0]), int(s[1])
 
-    def tile_origins(self, n, shift):
+    def tile_origins(self, n: int, shift: tuple[int, int]) -> list[tuple[int, int]]:
         """Top-left image coordinates ``[(top, left), ...]`` of the ``K*K`` tiles, row-major."""
         p, k, m = self.geometry(n)
         return [(shift[0] - m + i * p, shift[1] - m + j * p) for i in range(k) for j in range(k)]
 
     # -- tiles --------------------------------------------------------------------------------
-    def tile_coords(self, n, shift, batch, device, dtype, start=0, stop=None):
+    def tile_coords(self, n: int, shift: tuple[int, int], batch: int,
+                    device: Union[str, torch.device, None], dtype: Optional[torch.dtype], start: int = 0,
+                    stop: Optional[int] = None) -> Optional[torch.Tensor]:
         """Position channels ``(stop - start, 2, P, P)`` of tiles ``start:stop`` of the
         ``B*K*K`` tiles (image-major, then row-major; all of them by default), or None if unused.
         """
@@ -165,7 +170,8 @@ class ShiftedGridDenoiser:
         return sigmas[torch.arange(start, stop, device=sigmas.device) // per_image]
 
     # -- denoising ----------------------------------------------------------------------------
-    def denoise(self, x, sigma, shift):
+    def denoise(self, x: torch.Tensor, sigma: Union[float, torch.Tensor], shift: tuple[int, int]
+        ) -> torch.Tensor:
         """Denoise with a given shift: ``x + sum_tiles (D(tile) - tile)`` (PaDIS slide, combine).
 
         Streams micro-batches: each one's tiles are gathered straight from ``x`` (padding by
@@ -190,10 +196,11 @@ class ShiftedGridDenoiser:
             self._scatter_add(out, index, self.prior(t, s, coords=coords) - t, inside_only=True)
         return out
 
-    def __call__(self, x, sigma):
+    def __call__(self, x: torch.Tensor, sigma: Union[float, torch.Tensor]) -> torch.Tensor:
         return self.denoise(x, sigma, self.draw_shift(x.shape[-1]))
 
-    def vjp(self, x, sigma, shift, grad_out):
+    def vjp(self, x: torch.Tensor, sigma: Union[float, torch.Tensor], shift: tuple[int, int],
+            grad_out: torch.Tensor) -> torch.Tensor:
         """``(d D/d x)^T grad_out`` for the given shift, one micro-batch of tiles at a time.
 
         Per micro-batch: the tiles' cotangent is ``grad_out`` gathered with zero padding (the
@@ -237,7 +244,7 @@ class StitchingDenoiser(ShiftedGridDenoiser):
     into the padding).
     """
 
-    def draw_shift(self, n):
+    def draw_shift(self, n: int) -> tuple[int, int]:
         _, _, m = self.geometry(n)
         return (m, m)
 
@@ -248,7 +255,8 @@ class PatchAveragingDenoiser:
     all inside the image; each pixel is the mean of ``D(tile)`` over the tiles covering it.
     """
 
-    def __init__(self, prior, patch, stride=None, micro_batch=None, use_coords=None):
+    def __init__(self, prior: Callable, patch: Union[int, str], stride: Optional[int] = None,
+                 micro_batch: Optional[int] = None, use_coords: Optional[bool] = None):
         if not isinstance(patch, int) or patch <= 0:
             raise ValueError(f"patch must be a positive int, got {patch!r}")
         self.prior = prior
@@ -258,14 +266,14 @@ class PatchAveragingDenoiser:
         self.use_coords = _wants_coords(prior, use_coords)
         self.coord_pad = getattr(prior, "coord_pad", 0)
 
-    def origins(self, n):
+    def origins(self, n: int) -> list[tuple[int, int]]:
         p = min(self.patch, n)
         starts = list(range(0, n - p + 1, self.stride))
         if starts[-1] != n - p:
             starts.append(n - p)
         return [(t, l) for t in starts for l in starts]
 
-    def __call__(self, x, sigma):
+    def __call__(self, x: torch.Tensor, sigma: Union[float, torch.Tensor]) -> torch.Tensor:
         b, c, n, _ = x.shape
         p = min(self.patch, n)
         origins = self.origins(n)
@@ -285,7 +293,9 @@ class PatchAveragingDenoiser:
         return x + total / count
 
 
-def denoise_vjp(denoiser, x, sigma, loss_fn):
+def denoise_vjp(denoiser: Callable, x: torch.Tensor, sigma: Union[float, torch.Tensor],
+                loss_fn: Callable[[torch.Tensor], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Denoise and differentiate a scalar loss of the result, with memory bounded by tiles.
 
     Returns ``(x0hat, loss, grad)`` with ``x0hat = D(x, sigma)`` (one grid shift drawn),

@@ -5,12 +5,13 @@ trailing zero; solvers append the final step to sigma 0 themselves).
 """
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
 
-def karras_sigmas(n, sigma_min, sigma_max, rho=7.0):
+def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: Union[float, torch.Tensor] = 7.0
+    ) -> torch.Tensor:
     """EDM schedule (Karras et al. 2022, Eq. 5): ``n`` levels from ``sigma_max`` down to ``sigma_min``.
 
     ``sigma_i = (sigma_max^(1/rho) + i/(n-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho``.
@@ -27,7 +28,8 @@ def karras_sigmas(n, sigma_min, sigma_max, rho=7.0):
     return (hi + ramp * (lo - hi)) ** rho
 
 
-def quad_sigmas(n, sigma_min, sigma_max, rho=7.0, n_ref=1000):
+def quad_sigmas(n: int, sigma_min: float, sigma_max: float, rho: Union[float, torch.Tensor] = 7.0,
+                n_ref: int = 1000) -> torch.Tensor:
     """DiffPIR's "quad" skip on an EDM grid: ``n`` levels picked from a reference grid.
 
     DiffPIR (Zhu et al. 2023) picks timesteps ``t_i = (i/(n-1))^2 T`` of a T = 1000-step

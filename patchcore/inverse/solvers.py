@@ -14,15 +14,16 @@ PaDIS "no position + init" ablation; pair it with a smaller ``sigma_max``).
 """
 
 import math
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import torch
 
 from patchcore.batching import per_image, randn_like
 from patchcore.inverse import schedules
 from patchcore.inverse.classical import admm_tv
-from patchcore.inverse.schedules import Need
+from patchcore.inverse.operators import Operator
 from patchcore.inverse.patches import denoise_vjp
+from patchcore.inverse.schedules import Need
 
 
 def _initial(y, op, sigma0, generator, init):
@@ -49,8 +50,10 @@ def _levels(sigmas):
     return s
 
 
-def dps(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, zeta=0.5, step="ancestral",
-        init="noise"):
+def dps(denoiser: Optional[Callable], y: torch.Tensor, op: Operator, sigmas: torch.Tensor, *,
+        generator: Optional[torch.Generator], sigma_y: float,
+        callback: Optional[Callable[[dict], None]] = None, zeta: float = 0.5, step: str = "ancestral",
+        init: str = "noise") -> torch.Tensor:
     """Diffusion posterior sampling (Chung et al. 2023, Algorithm 1) on an EDM sigma grid.
 
     Each level: Tweedie ``x0hat = D(x, sigma_i)``; an unconditional step to ``sigma_{i+1}``
@@ -87,8 +90,10 @@ def dps(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, zeta=0.5,
 
 
 @torch.no_grad()
-def diffpir(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, lam=7.0, zeta=0.3,
-            init="noise", **params):
+def diffpir(denoiser: Optional[Callable], y: torch.Tensor, op: Operator, sigmas: torch.Tensor, *,
+            generator: Optional[torch.Generator], sigma_y: float,
+            callback: Optional[Callable[[dict], None]] = None, lam: float = 7.0, zeta: float = 0.3,
+            init: str = "noise", **params: Any) -> torch.Tensor:
     """DiffPIR (Zhu et al. 2023, Algorithm 1) on an EDM sigma grid (use quad spacing).
 
     Each level: ``x0 = D(x_t, sigma_t)``; data step ``x0hat = prox(x0)`` with ``rho_t = lambda *
@@ -120,8 +125,10 @@ def diffpir(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, lam=7
     return x
 
 
-def padis(denoiser, y, op, sigmas, *, generator, sigma_y, callback=None, inner=10, zeta=0.3, eps=0.5,
-          init="noise", noise="slide"):
+def padis(denoiser: Optional[Callable], y: torch.Tensor, op: Operator, sigmas: torch.Tensor, *,
+          generator: Optional[torch.Generator], sigma_y: float,
+          callback: Optional[Callable[[dict], None]] = None, inner: int = 10, zeta: float = 0.3,
+          eps: float = 0.5, init: str = "noise", noise: str = "slide") -> torch.Tensor:
     """PaDIS sampler (Hu et al. 2024, the "DPS with Langevin dynamics" slide algorithm).
 
     For each level ``sigma_t`` (decreasing) and each of ``inner`` iterations: a new grid shift

@@ -6,6 +6,7 @@ ImagePositionPatient, never by file name. Every reading error is a ValueError na
 (or the folder) and the problem.
 """
 
+from typing import Optional, Sequence, Union
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,8 @@ def _dataset(pixels, z, instance, header, spacing, thickness):
     return ds
 
 
-def write_series(folder, hu_volume, patient_id, rng, spacing=(0.7, 0.7), thickness=1.0):
+def write_series(folder: Union[str, Path], hu_volume: np.ndarray, patient_id: str, rng: np.random.Generator,
+                 spacing: Sequence[float] = (0.7, 0.7), thickness: float = 1.0) -> None:
     """Write ``hu_volume`` ``(slices, H, W)`` as AAPM-named ``.IMA`` files into ``folder``.
 
     Every file is a CT Image IOD (PS3.3 A.3) with every Type 1 and Type 2 attribute of its
@@ -103,7 +105,7 @@ def write_series(folder, hu_volume, patient_id, rng, spacing=(0.7, 0.7), thickne
         ds.save_as(folder / name, enforce_file_format=True)
 
 
-def list_series_files(folder, include=None):
+def list_series_files(folder: Union[str, Path], include: Optional[str] = None) -> list[Path]:
     """DICOM files (``.IMA``/``.dcm``, any depth) of a patient folder, optionally only those
     whose relative path contains ``include`` (e.g. ``'full_1mm'`` or ``'_FD_'``)."""
     folder = Path(folder)
@@ -139,7 +141,7 @@ def _read_slice(path):
     return z, hu, ds.get("SeriesInstanceUID")
 
 
-def read_series(folder, include=None):
+def read_series(folder: Union[str, Path], include: Optional[str] = None) -> np.ndarray:
     """A patient's CT volume in HU, float32 ``(slices, H, W)``, sorted by decreasing z (head first).
 
     Raises a ValueError naming the folder or the file for: a missing or empty folder, an

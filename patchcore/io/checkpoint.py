@@ -17,7 +17,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from safetensors import safe_open
@@ -56,7 +56,7 @@ def _strip(tensors, prefix, device):
     return {k[len(prefix):]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def save_checkpoint(directory, state, keep=2):
+def save_checkpoint(directory: Union[str, Path], state: dict, keep: int = 2) -> None:
     """Write ``state`` (see :func:`patchcore.priors.training.make_state`) as a checkpoint; keep the newest ``keep``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ def save_checkpoint(directory, state, keep=2):
             old.with_suffix(suffix).unlink(missing_ok=True)
 
 
-def load_checkpoint(directory, state):
+def load_checkpoint(directory: Union[str, Path], state: dict) -> bool:
     """Restore the newest checkpoint of ``directory`` into ``state`` (in place); returns True if one
     was found, False if there is none. Raises ValueError if it was written with other options."""
     directory = Path(directory)
@@ -130,7 +130,7 @@ def set_aside(directory: Union[str, Path]) -> Path:
     return target
 
 
-def code_version():
+def code_version() -> str:
     """``patchcore.__version__`` plus ``git describe`` of the source tree when available."""
     version = patchcore.__version__
     try:
@@ -142,7 +142,7 @@ def code_version():
     return f"{version}+{described}" if described else version
 
 
-def files_sha256(paths):
+def files_sha256(paths: Sequence[Union[str, Path]]) -> str:
     """SHA-256 over the contents of ``paths`` (in the given order), hex."""
     digest = hashlib.sha256()
     for path in paths:
@@ -153,7 +153,8 @@ def files_sha256(paths):
     return digest.hexdigest()
 
 
-def export_prior(directory, prior, options, step, data_hash, extra=None):
+def export_prior(directory: Union[str, Path], prior: Prior, options: dict, step: int, data_hash: str,
+                 extra: Optional[dict] = None) -> None:
     """Write ``model.safetensors`` (the weights of ``prior``) and ``options.json`` into ``directory``.
 
     ``options`` are the resolved training options (:func:`patchcore.priors.training.resolve_options`).
@@ -166,7 +167,7 @@ def export_prior(directory, prior, options, step, data_hash, extra=None):
     write_text(directory / "options.json", json.dumps(_canonical(record), indent=1))
 
 
-def load_prior(directory, device="cpu"):
+def load_prior(directory: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Prior:
     """The exported :class:`patchcore.priors.prior.Prior` of ``directory`` (eval mode, on ``device``)."""
     directory = Path(directory)
     options_path, weights_path = directory / "options.json", directory / "model.safetensors"

@@ -10,6 +10,8 @@ centre-cropped to the recon matrix; dataset ``ismrmrd_header`` (XML bytes) givin
 Every reading error is a ValueError whose message starts with the file path.
 """
 
+from typing import Any, Optional, Sequence, Union
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import h5py
@@ -22,7 +24,7 @@ _NS = {"m": "http://www.ismrm.org/ISMRMRD"}
 REQUIRED_ATTRS = ("acquisition", "max", "norm", "patient_id")
 
 
-def header_xml(encoded, recon, fov_mm=(300.0, 300.0, 3.0)):
+def header_xml(encoded: tuple[int, int], recon: tuple[int, int], fov_mm: Any = (300.0, 300.0, 3.0)) -> str:
     """A minimal ISMRMRD header: encoded and recon matrix sizes ``(x, y)`` (x = read-out, H)."""
     def space(name, size, fov):
         return (f"<{name}><matrixSize><x>{size[0]}</x><y>{size[1]}</y><z>1</z></matrixSize>"
@@ -35,7 +37,8 @@ def header_xml(encoded, recon, fov_mm=(300.0, 300.0, 3.0)):
             f'{space("reconSpace", recon, fov_mm)}</encoding></ismrmrdHeader>').encode()
 
 
-def write_volume(path, kspace, rss_image, attrs, header):
+def write_volume(path: Union[str, Path], kspace: np.ndarray, rss_image: np.ndarray, attrs: dict,
+                 header: Optional[str]) -> None:
     """Write one volume in fastMRI layout to ``path`` (plain write; callers make it atomic).
 
     Args:
@@ -56,7 +59,7 @@ def write_volume(path, kspace, rss_image, attrs, header):
         f.attrs["patient_id"] = attrs["patient_id"]
 
 
-def recon_size(path, header):
+def recon_size(path: Union[str, Path], header: Optional[str]) -> tuple[int, int]:
     """The recon matrix ``(h, w)`` from ISMRMRD header bytes."""
     try:
         root = ET.fromstring(bytes(header))
@@ -67,13 +70,14 @@ def recon_size(path, header):
                          f"encoding/reconSpace/matrixSize ({e})") from e
 
 
-def num_slices(path, target="reconstruction_rss"):
+def num_slices(path: Union[str, Path], target: str = "reconstruction_rss") -> int:
     """Number of slices of a fastMRI file (after validating it)."""
     with _open(path) as f:
         return _check(path, f, target).shape[0]
 
 
-def read_volume(path, target="reconstruction_rss", slices=None, complex_images=False):
+def read_volume(path: Union[str, Path], target: str = "reconstruction_rss",
+                slices: Optional[Sequence[int]] = None, complex_images: bool = False) -> np.ndarray:
     """Target images of one fastMRI volume, float32 ``(n, h, w)`` (complex64 if ``complex_images``).
 
     Args:

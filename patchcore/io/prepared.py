@@ -11,6 +11,7 @@ from typing import Sequence, Union
 
 import h5py
 import numpy as np
+import pandas as pd
 import torch
 
 from patchcore.io.atomic import atomic_path
@@ -19,7 +20,8 @@ SPLITS = ("train", "val", "test")
 MANIFEST_COLUMNS = ["split", "index", "source_file", "slice_index", "norm_constant"]
 
 
-def write_prepared(path_h5, path_csv, splits, manifest, attrs):
+def write_prepared(path_h5: Union[str, Path], path_csv: Union[str, Path], splits: dict,
+                   manifest: pd.DataFrame, attrs: dict) -> None:
     """Write the splits and the manifest atomically.
 
     Args:
@@ -43,7 +45,7 @@ def write_prepared(path_h5, path_csv, splits, manifest, attrs):
         manifest[MANIFEST_COLUMNS].to_csv(tmp, index=False)
 
 
-def read_split(path, split):
+def read_split(path: Union[str, Path], split: str) -> torch.Tensor:
     """Images of one split as a float32 tensor ``(n, C, H, W)``.
 
     Raises a ValueError naming the file and the problem for a file that is not a prepared

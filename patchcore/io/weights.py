@@ -10,6 +10,8 @@ checkpoint ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``. Without it,
 :func:`patchcore.inverse.metrics.lpips` reports NaN.
 """
 
+from typing import Optional, Union
+from pathlib import Path
 import argparse
 import json
 import sys
@@ -17,7 +19,7 @@ import sys
 from patchcore.inverse.metrics import alexnet_weights_path
 
 
-def read_alexnet_features(path):
+def read_alexnet_features(path: Union[str, Path]) -> dict:
     """The convolutional trunk (``features.*``) of a torchvision AlexNet checkpoint file.
 
     Returns the state dict of ``torchvision.models.alexnet().features`` (keys without the
@@ -35,7 +37,7 @@ def read_alexnet_features(path):
     return features
 
 
-def fetch_alexnet():
+def fetch_alexnet() -> Path:
     """Download the torchvision AlexNet ImageNet weights into the hub cache; return the path."""
     import torchvision
 
@@ -46,7 +48,7 @@ def fetch_alexnet():
     return path
 
 
-def main(argv=None):
+def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="only report the target path and whether it exists")
     args = parser.parse_args(argv)

@@ -3,10 +3,13 @@
 One function serves training and inference, so the two are normalised identically.
 """
 
+from typing import Optional, Union
 import torch
 
 
-def coord_grid(top, left, h, w, image_size, pad, device=None, dtype=torch.float32):
+def coord_grid(top: int, left: int, h: int, w: int, image_size: int, pad: int,
+               device: Union[str, torch.device, None] = None, dtype: Optional[torch.dtype] = torch.float32
+    ) -> torch.Tensor:
     """Two coordinate channels of an ``h x w`` tile whose top-left pixel is ``(top, left)``.
 
     ``top``/``left`` are in image pixels and may be negative or exceed the image (the tile

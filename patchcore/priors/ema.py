@@ -6,6 +6,7 @@ sigma_rel = sqrt((gamma + 1) / ((gamma + 2)^2 (gamma + 3))); it adapts to the le
 training, so short demo runs and long paper runs use the same setting.
 """
 
+from typing import Optional
 import copy
 import functools
 import math
@@ -15,7 +16,7 @@ from torch import nn
 
 
 @functools.lru_cache(maxsize=64)  # a 200-step bisection; ema_beta asks for it at every training step
-def sigma_rel_to_gamma(sigma_rel):
+def sigma_rel_to_gamma(sigma_rel: float) -> float:
     """The power-function exponent gamma > -1 whose EMA profile has relative std ``sigma_rel``."""
     if not 0 < sigma_rel < 0.2887:
         raise ValueError(f"ema std (sigma_rel) must be in (0, 0.2887), got {sigma_rel}")
@@ -31,7 +32,7 @@ def sigma_rel_to_gamma(sigma_rel):
     return math.exp((lo + hi) / 2) - 1
 
 
-def ema_beta(step, options):
+def ema_beta(step: int, options: dict) -> float:
     """EMA decay after ``step`` (1-based) optimiser steps for ``options`` {kind, std | beta}."""
     kind = options.get("kind", "power")
     if kind == "power":
@@ -47,13 +48,13 @@ def ema_beta(step, options):
 class EMA(nn.Module):
     """Holds ``module``'s averaged copy in ``self.module`` (eval mode, no gradients)."""
 
-    def __init__(self, module, options=None):
+    def __init__(self, module: nn.Module, options: Optional[dict] = None):
         super().__init__()
         self.options = dict(options or {"kind": "power", "std": 0.1})
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, module, step):
+    def update(self, module: nn.Module, step: int) -> None:
         """Average ``module``'s parameters in after optimiser step ``step`` (1-based); copy buffers."""
         beta = ema_beta(step, self.options)
         # One multi-tensor call each (the same per-tensor arithmetic as a loop of lerp_ / copy_).

@@ -25,6 +25,7 @@ preconditioning lives in :mod:`patchcore.priors.precond` and the [0, 1] <-> [-1,
 :mod:`patchcore.priors.prior`.
 """
 
+from typing import Optional, Sequence, Union
 import copy
 import math
 
@@ -98,28 +99,28 @@ SILU_RMS = 0.596
 # ---- magnitude-preserving fixed-function operations (EDM2 Sec. 2.4-2.5) ----
 
 
-def rms(x, dims):
+def rms(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
     """Root mean square of ``x`` over ``dims`` (kept as size-1 dims), in float32."""
     count = math.prod(x.shape[d] for d in dims)
     return torch.linalg.vector_norm(x, dim=dims, keepdim=True, dtype=torch.float32) / math.sqrt(count)
 
 
-def unit_rms(x, dims):
+def unit_rms(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
     """``x`` divided by its RMS over ``dims`` (plus a small epsilon): unit RMS along ``dims``."""
     return x / (rms(x, dims) + EPS).to(x.dtype)
 
 
-def norm_pixels(x, dim=1):
+def norm_pixels(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """Pixel normalisation: unit RMS over the channels ``dim`` at every position (EDM2 Sec. 2.4)."""
     return unit_rms(x, [dim])
 
 
-def silu_unit(x):
+def silu_unit(x: torch.Tensor) -> torch.Tensor:
     """SiLU scaled to unit RMS for unit-variance Gaussian input (EDM2 Eq. 81)."""
     return F.silu(x) / SILU_RMS
 
 
-def blend(a, b, t):
+def blend(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """``(1 - t) a + t b`` for independent unit-RMS ``a``, ``b``, rescaled to unit RMS (EDM2 Sec. 2.5).
 
     ``t`` is the share of ``b``: 0 keeps ``a``, 1 gives ``b``.
@@ -127,7 +128,7 @@ def blend(a, b, t):
     return ((1 - t) * a + t * b) / math.hypot(1 - t, t)
 
 
-def join_channels(a, b, t):
+def join_channels(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Concatenate ``a`` and ``b`` along channels with weights ``(1 - t, t)``, unit RMS (EDM2 Sec. 2.5).
 
     Each part is first scaled so its contribution to the output's energy is independent of its
@@ -139,7 +140,7 @@ def join_channels(a, b, t):
     return torch.cat([a * ((1 - t) * total / math.sqrt(ca)), b * (t * total / math.sqrt(cb))], dim=1)
 
 
-def rescale(x, mode):
+def rescale(x: torch.Tensor, mode: str) -> torch.Tensor:
     """2x average-pool down (``'down'``), 2x nearest up (``'up'``) or unchanged (None); (B, C, H, W)."""
     if mode == "down":
         return F.avg_pool2d(x, 2)
@@ -158,17 +159,17 @@ class FourierFeatures(nn.Module):
     ``s`` (B,) -> (B, channels).
     """
 
-    def __init__(self, channels):
+    def __init__(self, channels: int):
         super().__init__()
         self.register_buffer("freqs", torch.zeros(channels))
         self.register_buffer("phases", torch.zeros(channels))
 
-    def reset(self, generator):
+    def reset(self, generator: Optional[torch.Generator]) -> None:
         """Draw frequencies and phases from ``generator`` (stored as angular: times 2 pi)."""
         self.freqs.copy_(2 * math.pi * torch.randn(self.freqs.shape, generator=generator))
         self.phases.copy_(2 * math.pi * torch.rand(self.phases.shape, generator=generator))
 
-    def forward(self, s):
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
         angle = torch.outer(s.to(torch.float32), self.freqs.to(torch.float32)) + self.phases.to(torch.float32)
         return (math.sqrt(2) * torch.cos(angle)).to(s.dtype)
 
@@ -180,11 +181,11 @@ class Gain(nn.Module):
         super().__init__()
         self.value = nn.Parameter(torch.zeros([]))
 
-    def reset(self, generator=None):
+    def reset(self, generator: Optional[torch.Generator] = None) -> None:
         with torch.no_grad():
             self.value.zero_()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.value.to(x.dtype)
 
 
@@ -201,25 +202,25 @@ class UnitConv(nn.Module):
     Convolution: (B, C_in, H, W) -> (B, C_out, H, W); linear: (B, C_in) -> (B, C_out).
     """
 
-    def __init__(self, in_channels, out_channels, kernel):
+    def __init__(self, in_channels: int, out_channels: int, kernel: Sequence[int]):
         super().__init__()
         shape = (out_channels, in_channels) + ((kernel, kernel) if kernel else ())
         self.weight = nn.Parameter(torch.zeros(shape))
         self.fan_in = math.prod(shape[1:])
         self._cache = None  # (key, applied weight) in eval mode
 
-    def reset(self, generator):
+    def reset(self, generator: Optional[torch.Generator]) -> None:
         """Draw the weight ~ N(0, 1) from ``generator``."""
         with torch.no_grad():
             self.weight.copy_(torch.randn(self.weight.shape, generator=generator))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.applied_weight(x.dtype)
         if w.ndim == 2:
             return F.linear(x, w)
         return F.conv2d(x, w, padding=w.shape[-1] // 2)
 
-    def applied_weight(self, dtype):
+    def applied_weight(self, dtype: Optional[torch.dtype]) -> torch.Tensor:
         """Unit-norm rows of the weight, in ``dtype``; cached in eval mode when no gradient is needed."""
         if self.training:
             with torch.no_grad():  # forced weight normalisation of the stored weight (Sec. 2.3)
@@ -248,7 +249,7 @@ class CosineAttention(nn.Module):
     """Multi-head self-attention over pixels whose queries, keys and values are pixel-normalised
     per head (cosine attention, EDM2 Sec. 2.1 and 2.4). (B, C, H, W) -> (B, C, H, W)."""
 
-    def __init__(self, channels, heads):
+    def __init__(self, channels: int, heads: Optional[int]):
         super().__init__()
         if channels % heads:
             raise ValueError(f"attention: {channels} channels do not split into {heads} heads")
@@ -259,7 +260,7 @@ class CosineAttention(nn.Module):
         # everywhere. Used by analyses that restrict attention to windows.
         self.mask_fn = None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         # Channels of to_qkv's output are (q | k | v) x heads x per-head channels.
         qkv = self.to_qkv(x).reshape(b, 3, self.heads, c // self.heads, h * w)
@@ -285,9 +286,10 @@ class ResBlock(nn.Module):
     with H' = H/2, H or 2H for ``resample`` 'down', None, 'up'.
     """
 
-    def __init__(self, in_channels, out_channels, emb_channels, encoder, resample=None,
-                 attention=False, head_channels=64, dropout=0.0, res_balance=0.3,
-                 attn_balance=0.3, clip_act=256.0):
+    def __init__(self, in_channels: int, out_channels: int, emb_channels: int, encoder: bool,
+                 resample: Optional[str] = None, attention: bool = False, head_channels: int = 64,
+                 dropout: float = 0.0, res_balance: float = 0.3, attn_balance: float = 0.3,
+                 clip_act: Optional[float] = 256.0):
         super().__init__()
         self.encoder = encoder
         self.resample = resample
@@ -303,7 +305,7 @@ class ResBlock(nn.Module):
         heads = max(out_channels // head_channels, 1)
         self.attention = CosineAttention(out_channels, heads) if attention else None
 
-    def forward(self, x, emb):
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         x = rescale(x, self.resample)
         if self.encoder:
             x = norm_pixels(self.match(x) if self.match is not None else x)
@@ -315,7 +317,7 @@ class ResBlock(nn.Module):
             x = blend(x, self.attention(x), self.attn_balance)
         return x if self.clip_act is None else x.clamp(-self.clip_act, self.clip_act)
 
-    def branch(self, x, emb):
+    def branch(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """The residual branch, its first activation modulated by the noise embedding."""
         scale = 1 + self.modulation_gain(self.modulation(emb))  # 1 at initialisation
         y = self.conv1(silu_unit(x)) * scale[:, :, None, None].to(x.dtype)
@@ -329,11 +331,11 @@ class EncoderLevel(nn.Module):
     """The encoder blocks of one resolution; returns the output and every block's output
     (the skips the decoder level of the same resolution takes back)."""
 
-    def __init__(self, blocks):
+    def __init__(self, blocks: Sequence[nn.Module]):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, x, emb):
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         outputs = []
         for block in self.blocks:
             x = block(x, emb)
@@ -346,13 +348,13 @@ class DecoderLevel(nn.Module):
     up-sampling block), then ``merge`` blocks that each first join one skip, the latest
     encoder output of this resolution first."""
 
-    def __init__(self, entry, merge, concat_balance):
+    def __init__(self, entry: nn.Module, merge: Sequence[nn.Module], concat_balance: float):
         super().__init__()
         self.entry = nn.ModuleList(entry)
         self.merge = nn.ModuleList(merge)
         self.concat_balance = concat_balance
 
-    def forward(self, x, emb, skips):
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, skips: list) -> torch.Tensor:
         for block in self.entry:
             x = block(x, emb)
         for block, skip in zip(self.merge, reversed(skips), strict=True):
@@ -372,10 +374,12 @@ class UNet(nn.Module):
     many merge blocks, so the skips of a level go back to the same level.
     """
 
-    def __init__(self, img_channels=1, extra_channels=0, model_channels=16, channel_mult=(1, 2, 2),
-                 num_blocks=1, attn_levels=(), channel_mult_noise=1, channel_mult_emb=4,
-                 head_channels=64, dropout=0.0, res_balance=0.3, attn_balance=0.3,
-                 concat_balance=0.5, clip_act=256.0):
+    def __init__(self, img_channels: int = 1, extra_channels: int = 0, model_channels: int = 16,
+                 channel_mult: Sequence[int] = (1, 2, 2), num_blocks: int = 1,
+                 attn_levels: Sequence[int] = (), channel_mult_noise: Optional[int] = 1,
+                 channel_mult_emb: Optional[int] = 4, head_channels: int = 64, dropout: float = 0.0,
+                 res_balance: float = 0.3, attn_balance: float = 0.3, concat_balance: float = 0.5,
+                 clip_act: Optional[float] = 256.0):
         super().__init__()
         self.img_channels = img_channels
         self.extra_channels = extra_channels
@@ -431,14 +435,14 @@ class UNet(nn.Module):
             levels.append(DecoderLevel(entry, merge, concat_balance))
         return levels
 
-    def reset_parameters(self, generator):
+    def reset_parameters(self, generator: Optional[torch.Generator]) -> None:
         """Initialise from ``generator``: weights and Fourier features random, gains 0."""
         for module in self.modules():
             if isinstance(module, (UnitConv, FourierFeatures, Gain)):
                 module.reset(generator)
         return self
 
-    def check_size(self, h, w):
+    def check_size(self, h: int, w: int) -> None:
         """Raise ValueError unless ``h`` and ``w`` are divisible by ``2 ** (levels - 1)``."""
         factor = 2 ** (self.levels - 1)
         if h % factor or w % factor:
@@ -447,7 +451,7 @@ class UNet(nn.Module):
                 f"(2 ** (levels - 1) with {self.levels} levels)"
             )
 
-    def forward(self, x, c_noise, return_features=False):
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, return_features: bool = False) -> torch.Tensor:
         """``return_features``: the last decoder activation (B, model_channels, H, W), before the
         output convolution and its gain."""
         self.check_size(x.shape[-2], x.shape[-1])
@@ -467,7 +471,7 @@ class UNet(nn.Module):
         return self.output_gain(self.head(x))
 
 
-def resolve_network(spec):
+def resolve_network(spec: Union[str, dict]) -> dict:
     """A network spec (preset name or dict, possibly with ``preset`` plus overrides) as a full dict."""
     if isinstance(spec, str):
         spec = {"preset": spec}
@@ -484,7 +488,8 @@ def resolve_network(spec):
     return {**copy.deepcopy(NETWORK_DEFAULTS), **base, **spec}
 
 
-def build_network(spec, img_channels=1, extra_channels=0, generator=None):
+def build_network(spec: Union[str, dict], img_channels: int = 1, extra_channels: int = 0,
+                  generator: Optional[torch.Generator] = None) -> nn.Module:
     """A :class:`UNet` from a spec dict (or preset name), initialised from ``generator`` (default seed 0)."""
     options = resolve_network(spec)
     net = UNet(img_channels=img_channels, extra_channels=extra_channels, **options)
@@ -493,6 +498,6 @@ def build_network(spec, img_channels=1, extra_channels=0, generator=None):
     return net.reset_parameters(generator)
 
 
-def count_parameters(module):
+def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters of ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

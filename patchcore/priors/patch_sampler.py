@@ -15,6 +15,7 @@ Every step processes the same number of pixels: a step of patch size P takes
 batch for small patches).
 """
 
+from typing import Optional, Sequence
 import torch
 
 from patchcore.priors.coords import coord_grid
@@ -22,7 +23,7 @@ from patchcore.priors.coords import coord_grid
 MODES = ("whole", "random", "padis")
 
 
-def resolve_sampler(spec, image_size):
+def resolve_sampler(spec: Optional[dict], image_size: int) -> dict:
     """A sampler spec completed with defaults and checked against ``image_size``; returns a dict."""
     spec = dict(spec or {"mode": "whole"})
     mode = spec.get("mode", "whole")
@@ -43,14 +44,14 @@ def resolve_sampler(spec, image_size):
     return {"mode": mode, "sizes": sizes, "probs": probs, "coord_pad": pad, "coords": coords}
 
 
-def crops_per_step(batch, image_size, patch, world=1):
+def crops_per_step(batch: int, image_size: int, patch: int, world: int = 1) -> int:
     """Number of crops of size ``patch`` holding the pixels of ``batch`` full images, rounded up
     to a multiple of ``world`` (distributed ranks) and at least ``world``."""
     n = max(1, round(batch * (image_size / patch) ** 2))
     return -(-n // world) * world
 
 
-def choose_size(sizes, probs, generator):
+def choose_size(sizes: Sequence[int], probs: Sequence[float], generator: torch.Generator) -> int:
     """One patch size drawn from ``sizes`` with probabilities ``probs``."""
     if len(sizes) == 1:
         return sizes[0]
@@ -58,7 +59,8 @@ def choose_size(sizes, probs, generator):
     return sizes[int(index)]
 
 
-def crop(images, index, top, left, size):
+def crop(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int
+    ) -> torch.Tensor:
     """Crops ``(n, C, size, size)`` of ``images[index]`` (n,) with top-left corners ``top``,
     ``left`` (n,) in image pixels; pixels outside the image are 0 (zero padding).
 
@@ -73,7 +75,7 @@ def crop(images, index, top, left, size):
     return (picked * inside[..., None].to(images.dtype)).permute(0, 3, 1, 2).contiguous()
 
 
-def crop_coords(top, left, size, image_size, pad):
+def crop_coords(top: torch.Tensor, left: torch.Tensor, size: int, image_size: int, pad: int) -> torch.Tensor:
     """Coordinate channels ``(n, 2, size, size)`` of crops at ``top``, ``left`` (n,).
 
     Read from :func:`patchcore.priors.coords.coord_grid` of the whole padded canvas, which gives values
@@ -86,7 +88,8 @@ def crop_coords(top, left, size, image_size, pad):
     return canvas[:, rows, cols].permute(1, 0, 2, 3).contiguous()
 
 
-def sample_batch(images, spec, batch, generator, world=1):
+def sample_batch(images: torch.Tensor, spec: dict, batch: int, generator: torch.Generator, world: int = 1
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """One training batch of crops drawn from ``generator``.
 
     ``images`` (n, C, N, N) in [0, 1]; ``spec`` a resolved sampler (:func:`resolve_sampler`);

@@ -4,6 +4,7 @@ Everything here is on the model scale (images in [-1, 1], sigma_data 0.5); the c
 from the [0, 1] image scale happens only in :class:`patchcore.priors.prior.Prior`.
 """
 
+from typing import Optional, Union
 import torch
 from torch import nn
 
@@ -13,7 +14,8 @@ from patchcore.priors.network import FourierFeatures, UnitConv
 SIGMA_DATA = 0.5
 
 
-def edm_coefficients(sigma, sigma_data=SIGMA_DATA):
+def edm_coefficients(sigma: Union[float, torch.Tensor], sigma_data: float = SIGMA_DATA
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """EDM preconditioning coefficients for noise levels ``sigma`` (any shape, model scale).
 
     Returns ``(c_skip, c_out, c_in, c_noise)`` of the same shape as ``sigma``:
@@ -32,17 +34,17 @@ def edm_coefficients(sigma, sigma_data=SIGMA_DATA):
 class LogVarHead(nn.Module):
     """EDM2 learned uncertainty: ``u(sigma)`` = linear(Fourier(c_noise)), shape ``(B,)`` (EDM2 Sec. 5)."""
 
-    def __init__(self, channels=128):
+    def __init__(self, channels: int = 128):
         super().__init__()
         self.fourier = FourierFeatures(channels)
         self.linear = UnitConv(channels, 1, 0)
 
-    def reset(self, generator):
+    def reset(self, generator: torch.Generator) -> None:
         self.fourier.reset(generator)
         self.linear.reset(generator)
         return self
 
-    def forward(self, c_noise):
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
         return self.linear(self.fourier(c_noise)).reshape(-1)
 
 
@@ -53,8 +55,8 @@ class EDMPrecond(nn.Module):
     ``(B, C, H, W)``; ``extra`` (e.g. coordinates) is concatenated after c_in scaling (PaDIS).
     """
 
-    def __init__(self, net, sigma_data=SIGMA_DATA, uncertainty=False, logvar_channels=128,
-                 generator=None):
+    def __init__(self, net: nn.Module, sigma_data: float = SIGMA_DATA, uncertainty: bool = False,
+                 logvar_channels: int = 128, generator: Optional[torch.Generator] = None):
         super().__init__()
         self.net = net
         self.sigma_data = sigma_data
@@ -62,7 +64,9 @@ class EDMPrecond(nn.Module):
         if self.logvar is not None:
             self.logvar.reset(generator if generator is not None else torch.Generator().manual_seed(1))
 
-    def forward(self, x, sigma, extra=None, return_logvar=False):
+    def forward(self, x: torch.Tensor, sigma: Union[float, torch.Tensor],
+                extra: Optional[torch.Tensor] = None, return_logvar: bool = False
+        ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``x`` (B, C, H, W) noisy image on [-1, 1] plus noise; ``sigma`` float or (B,).
 
         Returns the denoised ``(B, C, H, W)`` and, with ``return_logvar``, ``u(sigma)`` (B,).

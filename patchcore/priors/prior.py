@@ -6,6 +6,7 @@ sigma_data 0.5, where x' = 2x - 1 and sigma' = 2 sigma. Complex images (C = 2, r
 imaginary in [-1, 1], centred at 0) are only scaled: x' = 2x.
 """
 
+from typing import Optional, Union
 import torch
 from torch import nn
 
@@ -18,13 +19,14 @@ def _offset(x):
     return 1 if x.shape[1] == 1 else 0
 
 
-def to_model_scale(x, sigma=None):
+def to_model_scale(x: torch.Tensor, sigma: Optional[Union[float, torch.Tensor]] = None
+    ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Image ``x`` in [0, 1] -> [-1, 1] (complex: x2 only); ``sigma`` -> model scale (x2)."""
     x = 2 * x - _offset(x)
     return x if sigma is None else (x, 2 * torch.as_tensor(sigma))
 
 
-def from_model_scale(x):
+def from_model_scale(x: torch.Tensor) -> torch.Tensor:
     """Image on the model scale -> the [0, 1] scale (complex: /2 only)."""
     return (x + _offset(x)) / 2
 
@@ -41,8 +43,9 @@ class Prior(nn.Module):
     canvas the coordinates were normalised over), ``options`` (dict rebuilding this prior).
     """
 
-    def __init__(self, network, channels=1, coord_channels=0, coord_pad=0, sigma_data=SIGMA_DATA,
-                 uncertainty=False, generator=None):
+    def __init__(self, network: Union[str, dict], channels: int = 1, coord_channels: int = 0,
+                 coord_pad: int = 0, sigma_data: float = SIGMA_DATA, uncertainty: bool = False,
+                 generator: Optional[torch.Generator] = None):
         super().__init__()
         if coord_channels not in (0, 2):
             raise ValueError(f"coord_channels must be 0 or 2, got {coord_channels}")
@@ -60,11 +63,11 @@ class Prior(nn.Module):
         self.precond = EDMPrecond(net, sigma_data, uncertainty, network["model_channels"], generator)
 
     @classmethod
-    def from_options(cls, options, generator=None):
+    def from_options(cls, options: dict, generator: Optional[torch.Generator] = None) -> "Prior":
         """A prior from the dict in ``prior.options`` (as stored in options.json)."""
         return cls(**options, generator=generator)
 
-    def check_coords(self, coords, x):
+    def check_coords(self, coords: Optional[torch.Tensor], x: torch.Tensor) -> Optional[torch.Tensor]:
         """``coords`` as (B, 2, H, W) matching ``x``, or None; errors if the prior's need differs."""
         if self.coord_channels == 0:
             if coords is not None:
@@ -79,7 +82,8 @@ class Prior(nn.Module):
             raise ValueError(f"coords shape {tuple(coords.shape)} does not match image {tuple(x.shape)}")
         return coords
 
-    def forward(self, x, sigma, coords=None):
+    def forward(self, x: torch.Tensor, sigma: Union[float, torch.Tensor],
+                coords: Optional[torch.Tensor] = None) -> torch.Tensor:
         coords = self.check_coords(coords, x)
         x_m, sigma_m = to_model_scale(x, sigma)
         return from_model_scale(self.precond(x_m, sigma_m.to(x.device), coords))

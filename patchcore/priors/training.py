@@ -14,10 +14,11 @@ import copy
 import math
 import sys
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from patchcore.priors.coords import coord_grid
 from patchcore.priors.ema import EMA
@@ -59,7 +60,7 @@ def _merge(defaults, entry, where):
     return {**copy.deepcopy(defaults), **copy.deepcopy(entry)}
 
 
-def resolve_options(prior, networks, trainings, image_size, channels):
+def resolve_options(prior: dict, networks: dict, trainings: dict, image_size: int, channels: int) -> dict:
     """Resolved options of one prior preset (all names replaced by their dicts).
 
     ``prior``: ``{network: name-or-dict, training: name-or-dict, sampler: {...},
@@ -91,12 +92,12 @@ def resolve_options(prior, networks, trainings, image_size, channels):
             "train_images": prior.get("train_images"), "image_size": int(image_size)}
 
 
-def step_generator(seed, step):
+def step_generator(seed: int, step: int) -> torch.Generator:
     """The CPU generator of training step ``step``: all of the step's randomness comes from it."""
     return torch.Generator().manual_seed(derived_seed(seed, "step", step))
 
 
-def learning_rate(step, training):
+def learning_rate(step: int, training: dict) -> float:
     """Learning rate of 1-based ``step``: linear warm-up, then constant or inverse square root."""
     lr = training["lr"]
     if training["warmup_steps"]:
@@ -108,7 +109,7 @@ def learning_rate(step, training):
     return lr
 
 
-def select_training_images(images, count, seed):
+def select_training_images(images: torch.Tensor, count: Optional[int], seed: Any) -> torch.Tensor:
     """``count`` training images chosen by a permutation seeded by ``seed`` (all if count is None)."""
     if count is None:
         return images
@@ -118,7 +119,7 @@ def select_training_images(images, count, seed):
     return images[torch.randperm(images.shape[0], generator=g)[:count].sort().values]
 
 
-def make_state(options, device="cpu"):
+def make_state(options: dict, device: Union[str, torch.device] = "cpu") -> dict:
     """Fresh training state: prior, EMA, Adam, step 0, empty history."""
     training = options["training"]
     g = torch.Generator().manual_seed(derived_seed(training["seed"], "init"))
@@ -137,7 +138,8 @@ def _rank_world():
     return 0, 1
 
 
-def train_step(objective, state, images, rank=0, world=1):
+def train_step(objective: nn.Module, state: dict, images: torch.Tensor, rank: int = 0, world: int = 1
+    ) -> float:
     """One optimiser step on the batch of step ``state['step'] + 1``; returns the global mean loss.
 
     ``objective`` is :class:`patchcore.priors.loss.EDMLoss` of ``state['prior']`` (possibly DDP-wrapped);
@@ -175,7 +177,8 @@ def train_step(objective, state, images, rank=0, world=1):
 
 
 @torch.no_grad()
-def heldout_mse(prior, images, sigmas, seed, batch=16):
+def heldout_mse(prior: Prior, images: torch.Tensor, sigmas: Sequence[float], seed: Any, batch: int = 16
+    ) -> dict:
     """Held-out denoising error of ``prior`` on whole images for each noise level.
 
     ``images`` (n, C, N, N) in [0, 1]; ``sigmas`` on the [0, 1] scale. The noise is fixed by
@@ -203,7 +206,7 @@ def heldout_mse(prior, images, sigmas, seed, batch=16):
     return out
 
 
-def evaluation_row(prior, val_images, training):
+def evaluation_row(prior: Prior, val_images: torch.Tensor, training: dict) -> dict:
     """History columns of a held-out evaluation: ``val_mse@s``, ``val_nmse@s`` and mean ``val_nmse``."""
     images = val_images[: training["eval_images"]]
     result = heldout_mse(prior, images, training["eval_sigmas"], training["seed"], training["eval_batch"])
@@ -215,7 +218,7 @@ def evaluation_row(prior, val_images, training):
     return row
 
 
-def progress_line(row, steps, rate):
+def progress_line(row: dict, steps: int, rate: float) -> str:
     """One log line of a history row: step, mean loss, learning rate, speed, held-out error if any."""
     line = f"step {row['step']}/{steps}: loss {row['loss']:.4f}, lr {row['lr']:.3g}, {rate:.2f} steps/s"
     if "val_nmse" in row:
@@ -313,7 +316,7 @@ def train(state: dict, train_images: torch.Tensor, val_images: torch.Tensor, *,
     return state
 
 
-def describe(state):
+def describe(state: dict) -> str:
     """One line: parameter count and sampler of a training state (for logs)."""
     options = state["options"]
     return (f"{count_parameters(state['prior'])} parameters, sampler {options['sampler']}, "
