@@ -26,8 +26,9 @@ device = select_device()
 rows, methods = [], set()
 for size in m["image_sizes"]:
     for infer in m["infer"]:
+        scheme = schemes.parse(infer)
         for micro_batch in m["micro_batch"]:
-            if not schemes.parse(infer).whole and schemes.parse(infer).covers(size):
+            if not scheme.whole and scheme.covers(size):
                 continue  # a patch as large as the image is the whole image
             cmd = [sys.executable, "-m", "patchcore.experiments.profiling", "--json", "--prior-options", str(options),
                    "--image-size", str(size), "--patch", str(infer), "--device", str(device),
