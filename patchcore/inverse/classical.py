@@ -70,3 +70,6 @@ def admm_tv(denoiser: None, y: torch.Tensor, op: Operator, sigmas: None, *,
         if callback is not None:
             callback({"i": i, "x": x, "z": z, "u": u, "v": v, "denoised": z, "sigma": lam / penalty})
     return z
+
+
+admm_tv.schedule = None  # a classical method takes no noise schedule (patchcore.inverse.schedules.Need)

@@ -169,7 +169,7 @@ def padis(denoiser: Optional[Callable], y: torch.Tensor, op: Operator, sigmas: t
 dps.schedule = Need(count="nfe", spacing="karras")
 diffpir.schedule = Need(count="nfe", spacing="quad")  # DiffPIR's quad skip
 padis.schedule = Need(count="levels", spacing="karras", per_level=("inner", 10))
-admm_tv.schedule = None  # classical: no network, no noise levels
+# admm_tv declares None (patchcore.inverse.classical): no network, no noise levels.
 
 SOLVERS = {"dps": dps, "diffpir": diffpir, "padis": padis, "admm_tv": admm_tv}
 
