@@ -23,6 +23,8 @@ rule padis_table:
         md="results/padis/table_{table}.md",
     params:
         table=padis_table_params,
+    wildcard_constraints:
+        table="|".join(PADIS_TABLES),
     log:
         "logs/padis/table_{table}.log",
     conda:
@@ -40,6 +42,8 @@ rule padis_figure:
     params:
         kind="{figure}",
         spec=padis_figure_spec,
+    wildcard_constraints:
+        figure="|".join(PADIS_FIGURES),
     log:
         "logs/padis/fig_{figure}.log",
     conda:

@@ -5,11 +5,6 @@ PADIS_TABLES = {"main": "main", "patchsize": "patch_size", "position": "position
 PADIS_FIGURES = ("recons", "patchsize", "datasize")
 
 
-wildcard_constraints:
-    table="|".join(PADIS_TABLES),
-    figure="|".join(PADIS_FIGURES),
-
-
 if "padis" in config:
     _padis_errors = padis_tables.check_spec(config["padis"], config)
     if _padis_errors:
@@ -46,7 +41,7 @@ def padis_description():
 
 
 def padis_table_input(wildcards):
-    """Input function of rule padis_table: the table's cell files (and the prepared data for
+    """The inputs of a padis_table job: the table's cell files (and the prepared data for
     the training-set size of the data-size table's "all" row)."""
     kind = wildcards.table
     files = {"cells": padis_cells(kind)}
@@ -56,13 +51,13 @@ def padis_table_input(wildcards):
 
 
 def padis_table_params(wildcards):
-    """Params of rule padis_table: which table, the spec, the evaluation description."""
+    """The params of a padis_table job: which table, the spec, the evaluation description."""
     return {"kind": PADIS_TABLES[wildcards.table], "spec": padis_spec(),
             "description": padis_description(), "image_size": config["image_size"]}
 
 
 def padis_figure_input(wildcards):
-    """Input function of rule padis_figure: the kept reconstructions (recons) or the table a
+    """The inputs of a padis_figure job: the kept reconstructions (recons) or the table a
     figure plots (patchsize, datasize)."""
     if wildcards.figure == "recons":
         return {"recons": padis_figure_cells()}
