@@ -102,6 +102,13 @@ def test_missing_required_key_is_named():
     assert "'nfe' is a required property" in problem(config)
 
 
+@pytest.mark.parametrize("block", ["solvers", "priors", "memory", "tables"])
+def test_missing_block_is_named(block):
+    config = default()
+    del config[block]
+    assert f"'{block}' is a required property" in problem(config)
+
+
 def test_classical_solver_needs_no_schedule():
     config = default()
     for key in ("nfe", "sigma_min", "sigma_max", "rho"):
