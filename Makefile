@@ -42,7 +42,10 @@ test: env
 test-fast: env
 	.venv/bin/python -m pytest -ra -m "not slurm"
 
+# snakefmt (the Snakemake catalog's formatter) must leave the Snakefile and rules/*.smk unchanged;
+# `.venv/bin/snakefmt Snakefile rules/` formats them.
 lint: env
+	.venv/bin/snakefmt --check Snakefile rules/
 	$(SNAKEMAKE) --lint
 
 fetch-weights: env

@@ -4,6 +4,7 @@ from patchcore.experiments import padis as padis_tables
 PADIS_TABLES = {"main": "main", "patchsize": "patch_size", "position": "position", "datasize": "datasize"}
 PADIS_FIGURES = ("recons", "patchsize", "datasize")
 
+
 if "padis" in config:
     _padis_errors = padis_tables.check_spec(config["padis"], config)
     if _padis_errors:
@@ -39,33 +40,28 @@ def padis_description():
             "image_size": config["image_size"], "nfe": nfe}
 
 
-def padis_table_input(kind):
-    """Input function of one table rule: its cell files (and the prepared data for the
-    training-set size of the data-size table's "all" row)."""
-
-    def cells(wildcards):
-        files = {"cells": padis_cells(kind)}
-        if kind == "datasize":
-            files["data"] = f"results/prepared/{padis_spec()['dataset']}.h5"
-        return files
-
-    cells.__name__ = f"padis_{kind}_input"
-    return cells
+def padis_table_input(wildcards):
+    """The inputs of a padis_table job: the table's cell files (and the prepared data for
+    the training-set size of the data-size table's "all" row)."""
+    kind = wildcards.table
+    files = {"cells": padis_cells(kind)}
+    if kind == "datasize":
+        files["data"] = f"results/prepared/{padis_spec()['dataset']}.h5"
+    return files
 
 
-def padis_table_params(kind):
-    """Params function of one table rule: which table, the spec, the evaluation description."""
-
-    def params(wildcards):
-        return {"kind": PADIS_TABLES[kind], "spec": padis_spec(), "description": padis_description(),
-                "image_size": config["image_size"]}
-
-    params.__name__ = f"padis_{kind}_params"
-    return params
+def padis_table_params(wildcards):
+    """The params of a padis_table job: which table, the spec, the evaluation description."""
+    return {"kind": PADIS_TABLES[wildcards.table], "spec": padis_spec(),
+            "description": padis_description(), "image_size": config["image_size"]}
 
 
 def padis_figure_input(wildcards):
-    return padis_figure_cells()
+    """The inputs of a padis_figure job: the kept reconstructions (recons) or the table a
+    figure plots (patchsize, datasize)."""
+    if wildcards.figure == "recons":
+        return {"recons": padis_figure_cells()}
+    return {"table": f"results/padis/table_{wildcards.figure}.csv"}
 
 
 def padis_figure_spec(wildcards):

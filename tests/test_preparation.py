@@ -60,3 +60,45 @@ def test_select_slices_central_band():
     assert prep.select_slices(10, 4) == [3, 4, 5, 6]
     assert prep.select_slices(5, "all") == list(range(5))
     assert prep.select_slices(3, 8) == [0, 1, 2]
+
+
+def test_collect_splits_reads_each_volume_once_and_numbers_the_manifest():
+    parts = {"train": ["a", "b"], "val": [], "test": ["c"]}
+    calls = []
+
+    def read(name, split):
+        calls.append((name, split))
+        n = {"a": 2, "b": 1, "c": 3}[name]
+        return np.full((n, 1, 4, 4), ord(name), np.float32), list(range(10, 10 + n)), float(ord(name))
+
+    splits, rows = prep.collect_splits(parts, read, (1, 4, 4))
+    assert calls == [("a", "train"), ("b", "train"), ("c", "test")]
+    assert splits["train"].shape == (3, 1, 4, 4) and splits["val"].shape == (0, 1, 4, 4)
+    assert [r["index"] for r in rows if r["split"] == "train"] == [0, 1, 2]
+    assert [(r["source_file"], r["slice_index"]) for r in rows if r["split"] == "train"] == [
+        ("a", 10), ("a", 11), ("b", 10)]
+    assert all(splits[r["split"]][r["index"], 0, 0, 0] == r["norm_constant"] for r in rows)
+
+
+@pytest.mark.parametrize("entry,fragment", [
+    ({"format": "fastmri", "channels": "phase"}, "channels 'phase' unknown"),
+    ({"format": "aapm", "channels": "complex"}, "needs format 'fastmri'"),
+    ({"format": "fastmri", "target": "reconstruction_rss", "channels": "complex"}, "target 'kspace'"),
+])
+def test_channel_count_names_the_dataset_and_the_problem(entry, fragment):
+    with pytest.raises(ValueError, match=fragment) as info:
+        prep.channel_count(entry, "knee")
+    assert "dataset 'knee'" in str(info.value)
+
+
+def test_slices_of_mri_and_ct_entries():
+    rng = np.random.default_rng(0)
+    mag = rng.uniform(0, 2, size=(3, 20, 16)).astype(np.float32)
+    images, const = prep.mri_slices(mag, {"crop": 12, "normalise": {"rule": "max"}}, 6)
+    assert images.shape == (3, 1, 6, 6) and const == pytest.approx(prep.resize(mag[:, 4:16, 2:14], 6).max())
+    cplx = mag * np.exp(1j * rng.uniform(-3, 3, size=mag.shape))
+    images, _ = prep.mri_slices(cplx, {"channels": "complex"}, 8)
+    assert images.shape == (3, 2, 8, 8) and np.sqrt((images ** 2).sum(1)).max() <= 1 + 1e-6
+    hu = rng.uniform(-1000, 1000, size=(2, 16, 16))
+    images, width = prep.ct_slices(hu, {"window": [-160, 240]}, 8)
+    assert images.shape == (2, 1, 8, 8) and width == 400.0 and 0 <= images.min() and images.max() <= 1

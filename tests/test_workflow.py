@@ -140,6 +140,7 @@ def test_tiny_grid_end_to_end(tiny_run):
     kept = np.load(work / "results/cells/knee/denoise/diffpir/whole/16-reflect.npy")
     assert recons.shape[:2] == (2, 3) and kept.shape[0] == 1 and (kept[0] == recons[0]).all()
     assert (work / "results/table1.md").read_text().count("knee") >= 2
+    assert "Table 1:" in (work / "logs/table1.log").read_text()  # the script writes its log: file
 
 
 def ran_rules(output):

@@ -1,4 +1,4 @@
-"""Rules padis_fig_*: PaDIS reconstructions, PSNR vs patch size, PSNR vs training-set size."""
+"""Rule padis_figure: PaDIS reconstructions, PSNR vs patch size, PSNR vs training-set size."""
 
 import numpy as np
 import pandas as pd

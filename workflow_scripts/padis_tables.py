@@ -1,4 +1,4 @@
-"""Rules padis_table_*: aggregate the PaDIS cells into one of the paper's tables (CSV and Markdown)."""
+"""Rule padis_table: aggregate the PaDIS cells into one of the paper's tables (CSV and Markdown)."""
 
 import pandas as pd
 

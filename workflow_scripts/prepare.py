@@ -8,7 +8,6 @@ Everything is read before anything is written, so a bad file leaves no output be
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from patchcore.data import preparation as prep
@@ -35,65 +34,37 @@ def list_volumes(raw_dir, fmt):
 
 
 def fastmri_slices(path, entry, count, size):
-    """Selected slices of one fastMRI volume ``(n, C, size, size)`` (C = 1 magnitude in [0, 1],
-    C = 2 real/imaginary in [-1, 1] for ``channels: complex``), indices, constant."""
+    """Selected slices of one fastMRI volume ``(n, C, size, size)``, their indices, the constant."""
     target = entry.get("target", "reconstruction_rss")
-    complex_images = entry.get("channels", "magnitude") == "complex"
     idx = prep.select_slices(fastmri_h5.num_slices(path, target), count)
-    images = fastmri_h5.read_volume(path, target, idx, complex_images=complex_images)
-    if entry.get("crop"):
-        images = prep.center_crop(images, entry["crop"])
-    norm = entry.get("normalise", {"rule": "percentile", "q": 99.5})
-    if complex_images:
-        images, const = prep.normalise_complex(prep.resize_complex(images, size), norm["rule"],
-                                               norm.get("q", 99.5))
-        return images, idx, const
-    images, const = prep.normalise_mri(prep.resize(images, size), norm["rule"], norm.get("q", 99.5))
-    return images[:, None], idx, const
+    images = fastmri_h5.read_volume(path, target, idx,
+                                    complex_images=entry.get("channels", "magnitude") == "complex")
+    images, const = prep.mri_slices(images, entry, size)
+    return images, idx, const
 
 
 def aapm_slices(path, entry, count, size):
-    """Selected slices of one AAPM patient in [0, 1] ``(n, 1, size, size)``, indices, window width."""
+    """Selected slices of one AAPM patient ``(n, 1, size, size)``, their indices, the window width."""
     hu = aapm_dicom.read_series(path, entry.get("include"))
     idx = prep.select_slices(len(hu), count)
-    hu = hu[idx]
-    if entry.get("crop"):
-        hu = prep.center_crop(hu, entry["crop"])
-    lo, hi = entry["window"]
-    return prep.window_ct(prep.resize(hu, size), lo, hi)[:, None], idx, float(hi - lo)
+    images, width = prep.ct_slices(hu[idx], entry, size)
+    return images, idx, width
 
 
 def prepare(raw_dir, entry, image_size, dataset, log):
     """All splits ``{split: (n, C, S, S)}``, the manifest DataFrame and the file attributes."""
-    channels = entry.get("channels", "magnitude")
-    if channels not in ("magnitude", "complex"):
-        raise ValueError(f"dataset '{dataset}': channels '{channels}' unknown (use 'magnitude' or 'complex')")
-    if channels == "complex" and (entry["format"] != "fastmri" or entry.get("target") != "kspace"):
-        raise ValueError(f"dataset '{dataset}': channels 'complex' needs format 'fastmri' and "
-                         f"target 'kspace' (the phase comes from the k-space; CT and stored "
-                         f"reconstructions are real)")
-    n_channels = 2 if channels == "complex" else 1
-    names = list_volumes(raw_dir, entry["format"])
-    sp = entry.get("split", {})
-    parts = prep.split_volumes(names, sp.get("val", 1), sp.get("test", 1), sp.get("seed", 0))
+    n_channels = prep.channel_count(entry, dataset)
+    parts = prep.split_entry(list_volumes(raw_dir, entry["format"]), entry)
     reader = {"fastmri": fastmri_slices, "aapm": aapm_slices}[entry["format"]]
-    counts = entry.get("slices", {})
-    splits, rows = {}, []
+
+    def read(name, split):
+        return reader(Path(raw_dir) / name, entry, prep.slice_count(entry, split), image_size)
+
+    splits, rows = prep.collect_splits({split: parts[split] for split in SPLITS}, read,
+                                       (n_channels, image_size, image_size))
     for split in SPLITS:
-        count = counts.get("train" if split == "train" else "eval", "all")
-        images = []
-        for name in parts[split]:
-            imgs, idx, const = reader(Path(raw_dir) / name, entry, count, image_size)
-            rows += [dict(split=split, index=len(images) + j, source_file=name, slice_index=s,
-                          norm_constant=const) for j, s in enumerate(idx)]
-            images += list(imgs)
-        splits[split] = np.stack(images) if images else np.zeros(
-            (0, n_channels, image_size, image_size), np.float32)
-        log.info("%s: %d volumes, %d slices", split, len(parts[split]), len(images))
-    attrs = {"normalisation": prep.normalisation_sentence(entry), "image_size": image_size,
-             "dataset": dataset, "format": entry["format"], "source": str(raw_dir),
-             "split": f"by volume, seed {sp.get('seed', 0)}", "channels": channels}
-    return splits, pd.DataFrame(rows), attrs
+        log.info("%s: %d volumes, %d slices", split, len(parts[split]), len(splits[split]))
+    return splits, pd.DataFrame(rows), prep.prepared_attrs(entry, image_size, dataset, raw_dir)
 
 
 def main(sm):

@@ -12,6 +12,8 @@ Every function returns ``(slices, H, W)`` float32: MRI in arbitrary magnitude un
 """
 
 import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -44,7 +46,8 @@ def _soft(sdf, width=0.006):
     return 1 / (1 + np.exp(np.clip(sdf / width, -50, 50)))
 
 
-def smooth_field(rng, shape, sigma, amplitude):
+def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float | Sequence[float],
+                 amplitude: float) -> np.ndarray:
     """A smooth random field with maximum ``amplitude`` (Gaussian-filtered white noise)."""
     f = ndimage.gaussian_filter(rng.normal(size=shape), sigma)
     return amplitude * f / (np.abs(f).max() + 1e-12)
@@ -82,7 +85,7 @@ def _brain_tissues(z0, slices):
     return np.stack([gm, wm, csf.astype(np.float32)])
 
 
-def brain_volume(rng, slices, shape):
+def brain_volume(rng: np.random.Generator, slices: int, shape: tuple[int, int]) -> np.ndarray:
     """Axial brain slices around the middle of MNI152 with random contrast and deformation.
 
     Tissue intensities (GM, WM, CSF) are drawn per volume (T1-like or T2-like ordering), the
@@ -135,6 +138,9 @@ def _resample(images, shape, rng, fill):
 # view (the image spans [-1, 1]); CT values in Hounsfield units; MRI values in arbitrary
 # magnitude units around [0, 1]. One patient / volume draws every entry from its own seeded
 # generator, so the same seed gives the same volume.
+
+# (kind, a, b) as described above.
+Distribution = tuple[str, float, float | None]
 
 CT_DISTRIBUTIONS = {
     # body habitus
@@ -235,7 +241,7 @@ KNEE_DISTRIBUTIONS = {
 }
 
 
-def draw(rng, spec, size=None):
+def draw(rng: np.random.Generator, spec: Distribution, size: int | None = None) -> Any:
     """One draw (or ``size`` draws) from a distribution entry ``(kind, a, b)``."""
     kind, a, b = spec
     if kind == "uniform":
@@ -249,14 +255,15 @@ def draw(rng, spec, size=None):
     raise ValueError(f"unknown distribution kind '{kind}'")
 
 
-def draw_all(rng, table):
+def draw_all(rng: np.random.Generator, table: Mapping[str, Distribution]) -> dict[str, Any]:
     """One draw of every entry of a distribution table, in the table's order."""
     return {name: draw(rng, spec) for name, spec in table.items()}
 
 
 # ---- texture and shape helpers ----------------------------------------------------------
 
-def power_law_field(rng, shape, beta, scale=None):
+def power_law_field(rng: np.random.Generator, shape: tuple[int, ...], beta: float,
+                    scale: Sequence[float] | None = None) -> np.ndarray:
     """Zero-mean, unit-std Gaussian random field with power spectrum ``~ 1 / |f|^beta``.
 
     ``shape`` 2-D or 3-D; ``scale`` stretches frequencies per axis (a larger value makes the
@@ -278,7 +285,7 @@ def _smooth_3d(rng, shape, sigma):
     return (f / (f.std() + 1e-12)).astype(np.float32)
 
 
-def ct_noise(rng, shape, std, cutoff):
+def ct_noise(rng: np.random.Generator, shape: tuple[int, ...], std: float, cutoff: float) -> np.ndarray:
     """CT-like noise ``(S, H, W)``: white noise shaped by a ramp times a smooth roll-off in each
     slice (the noise power spectrum of filtered back-projection peaks at mid frequencies)."""
     H, W = shape[-2:]
@@ -468,70 +475,122 @@ def _ct_spine(img, y, x, t, p, tex):
     return _paint(img, canal, 15.0)
 
 
-def _ct_organs(img, y, x, t, p, tex, inner):
-    """Liver (vessels, lesions), gallbladder, spleen, stomach, pancreas, kidneys, great vessels."""
+def _inside(sdf, inner):
+    """A shape cut to the abdominal cavity (organs stay inside the wall)."""
+    return np.maximum(sdf, inner + 0.01)
+
+
+def _liver_shape(y, x, t, p, L, inner):
+    """Liver: right lobe (image left) and a left lobe crossing the midline in upper slices."""
     cy, cx = p["c"]
     a, b = p["a"], p["b"]
-    parenchyma = tex["parenchyma"] * p["tex_parenchyma"]
-    inside = lambda sdf: np.maximum(sdf, inner + 0.01)  # noqa: E731 (organs stay inside the wall)
-    # Liver: right lobe (image left) and a left lobe crossing the midline in upper slices.
-    L = _profile(t, -0.3, p["liver_bottom"]) * p["liver_size"]
     oy, ox = p["organ_shift_"]["liver"]
+    liver = _blob(y, x, cy + oy, cx - 0.42 * a + ox, 0.75 * b * L, 0.45 * a * L, p["organ_lobes_"]["liver"])
+    left = _profile(t, -0.3, 0.45) * p["liver_left_lobe"]
+    if left > 0.05:
+        lobe = _blob(y, x, cy - 0.35 * b + oy, cx + 0.05 + ox, 0.3 * b * left, 0.45 * a * left,
+                     p["organ_lobes_"]["left_lobe"], angle=0.2)
+        liver = _smooth_union(liver, lobe, 0.08)
+    return _inside(liver, inner)
+
+
+def _liver_vessels(img, y, x, t, p, L, liver, parenchyma):
+    """Portal and hepatic vessel branches inside the liver (tapering capsules)."""
+    cy, cx = p["c"]
+    a, b = p["a"], p["b"]
+    oy, ox = p["organ_shift_"]["liver"]
+    P, Q, R = [], [], []
+    for path, r, drift in p["liver_vessel_paths"]:
+        pts = path * np.array([b, a]) * L + [cy + oy, cx - 0.42 * a + ox] + drift * 0.3 * (t - 0.5)
+        radii = r * L * 0.8 ** np.arange(len(pts) - 1)  # branches taper
+        P += list(pts[:-1])
+        Q += list(pts[1:])
+        R += list(radii)
+    return _paint(img, np.maximum(_segments(y, x, P, Q, R), liver + 0.01),
+                  p["hu_liver"] + p["hu_portal"] + 0.5 * parenchyma)
+
+
+def _liver_lesions(img, y, x, t, p, liver, parenchyma):
+    """Spherical liver lesions: their cut shrinks away from the centre."""
+    cy, cx = p["c"]
+    a, b = p["a"], p["b"]
+    for les in p["lesions"]:
+        rr = les["r"] ** 2 - (0.5 * (t - les["t"])) ** 2
+        if rr > 0.0001:
+            c = les["c"] * np.array([b, a]) + [cy, cx]
+            img = _paint(img, np.maximum(_blob(y, x, c[0], c[1], np.sqrt(rr), np.sqrt(rr)), liver),
+                         p["hu_liver"] + les["dhu"] + 0.5 * parenchyma, 0.008)
+    return img
+
+
+def _ct_liver(img, y, x, t, p, parenchyma, inner):
+    """Liver with vessels and lesions, and the gallbladder beneath it."""
+    L = _profile(t, -0.3, p["liver_bottom"]) * p["liver_size"]
     if L > 0.05:
-        liver = _blob(y, x, cy + oy, cx - 0.42 * a + ox, 0.75 * b * L, 0.45 * a * L, p["organ_lobes_"]["liver"])
-        left = _profile(t, -0.3, 0.45) * p["liver_left_lobe"]
-        if left > 0.05:
-            lobe = _blob(y, x, cy - 0.35 * b + oy, cx + 0.05 + ox, 0.3 * b * left, 0.45 * a * left,
-                         p["organ_lobes_"]["left_lobe"], angle=0.2)
-            liver = _smooth_union(liver, lobe, 0.08)
-        liver = inside(liver)
+        liver = _liver_shape(y, x, t, p, L, inner)
         img = _paint(img, liver, p["hu_liver"] + parenchyma)
-        P, Q, R = [], [], []
-        for path, r, drift in p["liver_vessel_paths"]:  # portal and hepatic vessel branches
-            pts = path * np.array([b, a]) * L + [cy + oy, cx - 0.42 * a + ox] + drift * 0.3 * (t - 0.5)
-            radii = r * L * 0.8 ** np.arange(len(pts) - 1)  # branches taper
-            P += list(pts[:-1])
-            Q += list(pts[1:])
-            R += list(radii)
-        img = _paint(img, np.maximum(_segments(y, x, P, Q, R), liver + 0.01),
-                     p["hu_liver"] + p["hu_portal"] + 0.5 * parenchyma)
-        for les in p["lesions"]:  # spherical lesions: their cut shrinks away from the centre
-            rr = les["r"] ** 2 - (0.5 * (t - les["t"])) ** 2
-            if rr > 0.0001:
-                c = les["c"] * np.array([b, a]) + [cy, cx]
-                img = _paint(img, np.maximum(_blob(y, x, c[0], c[1], np.sqrt(rr), np.sqrt(rr)), liver),
-                             p["hu_liver"] + les["dhu"] + 0.5 * parenchyma, 0.008)
+        img = _liver_vessels(img, y, x, t, p, L, liver, parenchyma)
+        img = _liver_lesions(img, y, x, t, p, liver, parenchyma)
         if p["gallbladder"]:
-            g = _profile(t, 0.35, 0.65) * 0.06
-            oy, ox = p["organ_shift_"]["gallbladder"]
-            if g > 0.01:
-                img = _paint(img, _blob(y, x, cy - 0.15 * b + oy, cx - 0.3 * a + ox, g * 1.3, g), 10.0)
-    # Spleen: left posterior, upper slices.
+            img = _ct_gallbladder(img, y, x, t, p)
+    return img
+
+
+def _ct_gallbladder(img, y, x, t, p):
+    cy, cx = p["c"]
+    a, b = p["a"], p["b"]
+    g = _profile(t, 0.35, 0.65) * 0.06
+    oy, ox = p["organ_shift_"]["gallbladder"]
+    if g > 0.01:
+        img = _paint(img, _blob(y, x, cy - 0.15 * b + oy, cx - 0.3 * a + ox, g * 1.3, g), 10.0)
+    return img
+
+
+def _ct_spleen(img, y, x, t, p, parenchyma, inner):
+    """Spleen: left posterior, upper slices."""
+    cy, cx = p["c"]
+    a, b = p["a"], p["b"]
     S = _profile(t, -0.2, 0.45) * p["spleen_size"]
     oy, ox = p["organ_shift_"]["spleen"]
     if S > 0.05:
         spleen = _blob(y, x, cy + 0.3 * b + oy, cx + 0.62 * a + ox, 0.35 * b * S, 0.18 * a * S,
                        p["organ_lobes_"]["spleen"], angle=-0.6)
-        img = _paint(img, inside(spleen), p["hu_spleen"] + parenchyma)
-    # Stomach: left anterior, upper slices; gas rises to the anterior (top) side.
+        img = _paint(img, _inside(spleen, inner), p["hu_spleen"] + parenchyma)
+    return img
+
+
+def _ct_stomach(img, y, x, t, p, tex, inner):
+    """Stomach: left anterior, upper slices; gas rises to the anterior (top) side."""
+    cy, cx = p["c"]
+    a, b = p["a"], p["b"]
     G = _profile(t, -0.2, 0.5)
     oy, ox = p["organ_shift_"]["stomach"]
     if G > 0.05:
         sc = (cy - 0.3 * b + oy, cx + 0.35 * a + ox)
-        stomach = inside(_blob(y, x, *sc, 0.3 * b * G, 0.25 * a * G, p["organ_lobes_"]["stomach"]))
+        stomach = _inside(_blob(y, x, *sc, 0.3 * b * G, 0.25 * a * G, p["organ_lobes_"]["stomach"]), inner)
         img = _paint(img, stomach, p["hu_bowel_wall"])
         img = _paint(img, stomach + 0.012, 15.0 + 5 * tex["stool"])
         level = sc[0] - 0.3 * b * G + 2 * p["stomach_air"] * 0.3 * b * G
         img = _paint(img, np.maximum(stomach + 0.012, y - level), -1000.0)
-    # Pancreas: across the midline in front of the vessels, lobulated.
+    return img
+
+
+def _ct_pancreas(img, y, x, t, p, parenchyma, inner):
+    """Pancreas: across the midline in front of the vessels, lobulated."""
+    cy, cx = p["c"]
+    a, b = p["a"], p["b"]
     P = _profile(t, 0.25, 0.55)
     oy, ox = p["organ_shift_"]["pancreas"]
     if P > 0.05:
         pan = _blob(y, x, cy + 0.1 * b + oy, cx + 0.12 * a + ox, 0.06 * P, 0.3 * a * P,
                     p["organ_lobes_"]["pancreas"], angle=-0.25)
-        img = _paint(img, inside(pan), p["hu_pancreas"] + 1.5 * parenchyma)
-    img = _ct_kidneys(img, y, x, t, p, parenchyma)
-    # Aorta and inferior vena cava in front of the spine; occasional wall calcification.
+        img = _paint(img, _inside(pan, inner), p["hu_pancreas"] + 1.5 * parenchyma)
+    return img
+
+
+def _ct_great_vessels(img, y, x, p):
+    """Aorta and inferior vena cava in front of the spine; occasional wall calcification."""
+    cx = p["c"][1]
     ra = p["aorta_radius"]
     vy = _spine_centre(p)[0] - 0.095 * p["spine_size"] - ra - 0.01
     img = _paint(img, _blob(y, x, vy, cx + 0.05, ra, ra), p["hu_aorta"])
@@ -539,6 +598,17 @@ def _ct_organs(img, y, x, t, p, tex, inner):
         arc = np.maximum(np.abs(_blob(y, x, vy, cx + 0.05, ra, ra)) - 0.005, -(x - cx - 0.05 - 0.3 * ra))
         img = _paint(img, arc, 600.0)
     return _paint(img, _blob(y, x, vy + 0.01, cx - 0.1, 0.8 * ra, 1.3 * ra), p["hu_aorta"] - 40)
+
+
+def _ct_organs(img, y, x, t, p, tex, inner):
+    """Liver (vessels, lesions), gallbladder, spleen, stomach, pancreas, kidneys, great vessels."""
+    parenchyma = tex["parenchyma"] * p["tex_parenchyma"]
+    img = _ct_liver(img, y, x, t, p, parenchyma, inner)
+    img = _ct_spleen(img, y, x, t, p, parenchyma, inner)
+    img = _ct_stomach(img, y, x, t, p, tex, inner)
+    img = _ct_pancreas(img, y, x, t, p, parenchyma, inner)
+    img = _ct_kidneys(img, y, x, t, p, parenchyma)
+    return _ct_great_vessels(img, y, x, p)
 
 
 def _ct_kidneys(img, y, x, t, p, parenchyma):
@@ -637,7 +707,7 @@ def _abdomen_slice(y, x, t, p, tex):
     return _ct_spine(img, y, x, t, p, tex)
 
 
-def abdomen_volume(rng, slices, shape):
+def abdomen_volume(rng: np.random.Generator, slices: int, shape: tuple[int, int]) -> np.ndarray:
     """Axial abdominal CT in Hounsfield units, procedural, one patient per generator.
 
     Body habitus, organ shapes, sizes and positions, vertebral levels, ribs, vessels, bowel
@@ -769,7 +839,7 @@ def _knee_slice(y, x, t, p, tex):
     return np.clip(img, 0, None)
 
 
-def knee_volume(rng, slices, shape):
+def knee_volume(rng: np.random.Generator, slices: int, shape: tuple[int, int]) -> np.ndarray:
     """Coronal proton-density-like knee, procedural, one volume per generator.
 
     Femur (shaft, condyles, notch), tibia (plateau, spines), fibula, patella, each with a dark

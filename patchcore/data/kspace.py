@@ -11,24 +11,25 @@ from scipy import ndimage
 _AXES = (-2, -1)
 
 
-def fft2c(x):
+def fft2c(x: np.ndarray) -> np.ndarray:
     """Centred orthonormal 2-D FFT over the last two axes: ``(..., H, W)`` complex."""
     shifted = np.fft.ifftshift(x, axes=_AXES)
     return np.fft.fftshift(np.fft.fft2(shifted, axes=_AXES, norm="ortho"), axes=_AXES)
 
 
-def ifft2c(k):
+def ifft2c(k: np.ndarray) -> np.ndarray:
     """Centred orthonormal inverse 2-D FFT over the last two axes: ``(..., H, W)`` complex."""
     shifted = np.fft.ifftshift(k, axes=_AXES)
     return np.fft.fftshift(np.fft.ifft2(shifted, axes=_AXES, norm="ortho"), axes=_AXES)
 
 
-def rss(coil_images, axis=-3):
+def rss(coil_images: np.ndarray, axis: int = -3) -> np.ndarray:
     """Root-sum-of-squares coil combination: ``(..., coils, H, W)`` -> ``(..., H, W)`` real."""
     return np.sqrt(np.sum(np.abs(coil_images) ** 2, axis=axis))
 
 
-def coil_maps(rng, coils, shape, smoothness=0.25):
+def coil_maps(rng: np.random.Generator, coils: int, shape: tuple[int, int], smoothness: float = 0.25
+              ) -> np.ndarray:
     """Smooth synthetic coil sensitivities, normalised so their RSS is 1 everywhere.
 
     Each coil is a broad Gaussian bump centred on a ring around the field of view (coils sit
@@ -56,7 +57,8 @@ def coil_maps(rng, coils, shape, smoothness=0.25):
     return (maps / rss(maps, axis=0)).astype(np.complex64)
 
 
-def simulate_multicoil(rng, images, coils, noise=0.01):
+def simulate_multicoil(rng: np.random.Generator, images: np.ndarray, coils: int, noise: float = 0.01
+                       ) -> np.ndarray:
     """Multicoil k-space of magnitude images: smooth phase, coil maps, complex Gaussian noise.
 
     Args:
@@ -77,7 +79,7 @@ def simulate_multicoil(rng, images, coils, noise=0.01):
     return (fft2c(coil_images) + white[0] + 1j * white[1]).astype(np.complex64)
 
 
-def complex_combine(kspace):
+def complex_combine(kspace: np.ndarray) -> np.ndarray:
     """Complex coil-combined images of fastMRI k-space.
 
     Magnitude: root-sum-of-squares of the coil images (the fastMRI target). Phase: that of the

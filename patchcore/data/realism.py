@@ -17,6 +17,8 @@ Three numbers per dataset, each computed by a fixed rule on the prepared ``[0, 1
 """
 
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +36,7 @@ def _magnitude(images):
     return x
 
 
-def interior(images):
+def interior(images: np.ndarray) -> np.ndarray:
     """The central square of half the shorter side of each slice: ``(n, h, h)``."""
     x = _magnitude(images)
     H, W = x.shape[-2:]
@@ -43,7 +45,7 @@ def interior(images):
     return x[:, top:top + h, left:left + h]
 
 
-def radial_spectrum(img):
+def radial_spectrum(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged power spectrum of one square ``(h, h)`` image: ``(freqs, power)``.
 
     Mean removed, 2-D Hann window; ``freqs`` in cycles per crop (integers 1..h//2).
@@ -60,7 +62,7 @@ def radial_spectrum(img):
     return freqs, sums[freqs] / np.maximum(counts[freqs], 1)
 
 
-def spectrum_slope(images):
+def spectrum_slope(images: np.ndarray) -> float:
     """Median over slices of the log-log slope of the interior's radial power spectrum."""
     slopes = []
     for img in interior(images):
@@ -72,7 +74,7 @@ def spectrum_slope(images):
     return float(np.median(slopes)) if slopes else float("nan")
 
 
-def zero_gradient_fraction(images, tol=ZERO_GRADIENT_TOL):
+def zero_gradient_fraction(images: np.ndarray, tol: float = ZERO_GRADIENT_TOL) -> float:
     """Mean over slices of the fraction of interior pixels with both forward differences < tol."""
     x = interior(images)
     dy = np.abs(np.diff(x, axis=1))[:, :, :-1]
@@ -80,7 +82,7 @@ def zero_gradient_fraction(images, tol=ZERO_GRADIENT_TOL):
     return float(((dy < tol) & (dx < tol)).mean())
 
 
-def slice_statistics(images):
+def slice_statistics(images: np.ndarray) -> np.ndarray:
     """Per-slice statistics ``(n, 6)``: mean, std, p10, p50, p90, mean gradient magnitude."""
     x = _magnitude(images)
     flat = x.reshape(len(x), -1)
@@ -89,7 +91,7 @@ def slice_statistics(images):
                      np.hypot(gy, gx).reshape(len(x), -1).mean(1)], axis=1)
 
 
-def inter_volume_distance(images, volumes):
+def inter_volume_distance(images: np.ndarray, volumes: Sequence[Any]) -> float:
     """Mean pairwise distance between volumes' mean slice statistics.
 
     Args:
@@ -107,7 +109,7 @@ def inter_volume_distance(images, volumes):
     return float(np.mean(pairs)) if pairs else float("nan")
 
 
-def realism_measures(images, volumes):
+def realism_measures(images: np.ndarray, volumes: Sequence[Any]) -> dict[str, float | int]:
     """All three measures of one dataset as a dict (see the module docstring)."""
     return {"spectrum_slope": spectrum_slope(images),
             "zero_gradient": zero_gradient_fraction(images),
