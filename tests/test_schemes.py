@@ -42,7 +42,8 @@ def test_wildcard_pattern_accepts_what_parse_accepts(text):
 
 def _schema_infer_items():
     schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
-    return schema["properties"]["tables"]["additionalProperties"]["properties"]["infer"]["items"]
+    items = schema["properties"]["tables"]["additionalProperties"]["properties"]["infer"]["items"]
+    return {**items, "$defs": schema.get("$defs", {})}  # the item may refer to a shared definition
 
 
 @pytest.mark.parametrize("value", GOOD + BAD)
