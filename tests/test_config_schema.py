@@ -118,7 +118,7 @@ def test_classical_solver_needs_no_schedule():
 
 @pytest.mark.parametrize("infer,ok", [("full", True), (16, True), ("avg16", True), ("stitch16", True),
                                       ("16", True), ("avg", False), ("x16", False), ("half", False),
-                                      (2, False)])
+                                      (0, False), ("016", False)])
 def test_infer_grammar(infer, ok):
     config = default()
     config["tables"]["table1"]["infer"] = [infer]
