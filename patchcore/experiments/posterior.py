@@ -1,0 +1,140 @@
+"""Posterior samples of one grid cell and their calibration (issue 14).
+
+A cell with ``evaluation.samples = K`` draws K reconstructions per measurement, each from its
+own generator: sample 0 from the cell seed itself (so ``K = 1`` is exactly today's cell, byte
+for byte), sample ``k > 0`` from :func:`sample_seed`. The posterior mean is the cell's
+reconstruction; the per-pixel standard deviation (over the K samples, ``ddof = 1``) is its
+uncertainty map. Pure functions: tensors and dicts in, tensors and dicts out.
+"""
+
+import math
+
+import torch
+
+from patchcore.experiments import cell as cells
+from patchcore.experiments import grid
+from patchcore.inverse import schedules, solvers
+from patchcore.priors.training import derived_seed
+
+
+def sample_seed(seed, k):
+    """Seed of posterior sample ``k`` of a cell whose seed is ``seed``: the cell seed for
+    ``k = 0`` (the single-sample cell), a SHA-256 derivation for the others."""
+    return int(seed) if k == 0 else derived_seed(seed, "posterior-sample", k)
+
+
+def draw_samples(sample, count):
+    """``count`` samples ``sample(k)`` for ``k = 0 .. count-1``, stacked: ``(K, *shape)``."""
+    if int(count) < 1:
+        raise ValueError(f"samples must be a positive number, got {count!r}")
+    return torch.stack([sample(k) for k in range(int(count))])
+
+
+def summarise(samples):
+    """Posterior mean and per-pixel standard deviation (``ddof = 1``; zeros for one sample)
+    of ``samples`` ``(K, B, C, H, W)``; both ``(B, C, H, W)``."""
+    if samples.shape[0] == 1:
+        return samples[0], torch.zeros_like(samples[0])
+    return samples.mean(0), samples.std(0, correction=1)
+
+
+def run_posterior_cell(prior, images, cell, options, *, device="cpu", progress=None):
+    """:func:`patchcore.experiments.cell.run_cell` with ``options['evaluation']['samples']``
+    (default 1) reconstructions per measurement.
+
+    Sample ``k`` has its own generator (seed :func:`sample_seed`) and its own denoiser (the
+    shifted grid draws its shifts from that generator); each generator runs through the images
+    in order, as the single generator of a one-sample cell does.
+
+    Returns:
+        (rows, recons, posterior): ``rows`` and ``recons`` as ``run_cell`` returns them, with
+        the posterior mean as the reconstruction (for ``K > 1`` each row also has the
+        ``sample_psnr`` and ``sample_ssim`` of sample 0 and the image's ``mean_std``);
+        ``posterior`` ``(n, 2, C, H, W)``: per image the per-pixel std and sample 0.
+    """
+    count = int(options["evaluation"].get("samples", 1))
+    task_o, solver_o = options["task_options"], dict(options["solver_options"])
+    op = cells.build_operator(task_o, images.shape[-1])
+    sigma_y = float(task_o["sigma_y"])
+    algorithm = solver_o.pop("algorithm", cell["solver"])
+    sigmas, params = schedules.solver_schedule(algorithm, solver_o)
+    sigmas = sigmas.to(device)
+    generators = [torch.Generator(device=device).manual_seed(sample_seed(options["seed"], k))
+                  for k in range(count)]
+    micro_batch = options["evaluation"].get("micro_batch")
+    denoisers = [cells.make_denoiser(prior, cell["infer"], cell["pad"], g, micro_batch) for g in generators]
+    rows, recons, posterior = [], [], []
+    for i in range(images.shape[0]):
+        gt = images[i : i + 1].to(device)
+        seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
+        y = cells.measure(op, gt, sigma_y, seed)
+        baseline = cells.clip_image(op.baseline(y))
+
+        def sample(k):
+            return cells.clip_image(solvers.SOLVERS[algorithm](
+                denoisers[k], y, op, sigmas, generator=generators[k], sigma_y=sigma_y, **params))
+
+        draws = draw_samples(sample, count)
+        x, std = summarise(draws)
+        row = {"image": i, **cells.score(x, gt)}
+        row.update({f"baseline_{k}": v for k, v in cells.score(baseline, gt).items()})
+        if count > 1:
+            row.update({f"sample_{k}": v for k, v in cells.score(draws[0], gt).items()})
+            row["mean_std"] = float(std.mean())
+        rows.append(row)
+        recons.append(torch.stack([gt[0], baseline[0], x[0]]).cpu())
+        posterior.append(torch.stack([std[0], draws[0, 0]]).cpu())
+        if progress:
+            progress(i + 1, images.shape[0])
+    shape = tuple(images.shape[1:])
+    if not recons:
+        return rows, torch.empty((0, 3) + shape), torch.empty((0, 2) + shape)
+    return rows, torch.stack(recons), torch.stack(posterior)
+
+
+# ---- calibration --------------------------------------------------------------------------
+
+
+def gaussian_coverage(z):
+    """Fraction of a Gaussian within ``mean +- z std``: ``erf(z / sqrt 2)``."""
+    return math.erf(float(z) / math.sqrt(2.0))
+
+
+def coverage(truth, mean, std, z):
+    """Fraction of pixels whose truth lies within ``mean +- z std`` (``|truth - mean| <= z std``;
+    a pixel with zero std counts only when its error is exactly zero)."""
+    return float(((truth - mean).abs() <= float(z) * std).double().mean())
+
+
+def calibration(truth, mean, std, zs=(1, 2, 3)):
+    """Calibration of a posterior mean and std map against the truth, pooled over all pixels.
+
+    Args:
+        truth, mean, std: tensors of one shape (e.g. ``(n, C, H, W)``), [0, 1] scale.
+        zs: the widths ``z`` of the intervals ``mean +- z std``.
+
+    Returns:
+        dict: ``coverage_z{z}`` (empirical) and ``ideal_z{z}`` (Gaussian) per ``z``;
+        ``corr_std_error``, the Pearson correlation of the per-pixel std with the absolute
+        error (NaN where either is constant); ``mean_std`` and ``rmse`` (of the mean);
+        ``zero_std``, the fraction of pixels whose samples all agree (std 0, e.g. clipped).
+    """
+    truth, mean, std = (torch.as_tensor(t).double() for t in (truth, mean, std))
+    err = (truth - mean).abs()
+    out = {}
+    for z in zs:
+        out[f"coverage_z{z:g}"] = coverage(truth, mean, std, z)
+        out[f"ideal_z{z:g}"] = gaussian_coverage(z)
+    a, b = std.flatten() - std.mean(), err.flatten() - err.mean()
+    denom = float(a.norm() * b.norm())
+    out["corr_std_error"] = float(a @ b) / denom if denom > 0 else float("nan")
+    out["mean_std"] = float(std.mean())
+    out["rmse"] = float(err.pow(2).mean().sqrt())
+    out["zero_std"] = float((std == 0).double().mean())
+    return out
+
+
+def reliability_curve(truth, mean, std, zs):
+    """Empirical coverage at each ``z`` of ``zs`` (the reliability plot's y values)."""
+    truth, mean, std = (torch.as_tensor(t).double() for t in (truth, mean, std))
+    return [coverage(truth, mean, std, z) for z in zs]
