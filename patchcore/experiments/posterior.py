@@ -138,3 +138,51 @@ def reliability_curve(truth, mean, std, zs):
     """Empirical coverage at each ``z`` of ``zs`` (the reliability plot's y values)."""
     truth, mean, std = (torch.as_tensor(t).double() for t in (truth, mean, std))
     return [coverage(truth, mean, std, z) for z in zs]
+
+
+def confidence(cov, ideal, tolerance=0.05):
+    """``over-confident`` (intervals too narrow: coverage below the Gaussian ideal by more than
+    ``tolerance``), ``under-confident`` (above it by more), else ``calibrated``."""
+    if cov < ideal - tolerance:
+        return "over-confident"
+    if cov > ideal + tolerance:
+        return "under-confident"
+    return "calibrated"
+
+
+def calibration_row(truth, mean, std, metrics_rows, zs=(1, 2, 3)):
+    """One row of the calibration table for one cell.
+
+    Args:
+        truth, mean, std: ``(n, C, H, W)`` of the cell's images (ground truth, posterior mean,
+            per-pixel std).
+        metrics_rows: the cell's per-image metrics (dicts with ``psnr``, ``ssim``,
+            ``sample_psnr``, ``sample_ssim``).
+    Returns:
+        dict: PSNR/SSIM of the mean and of one sample (averages over images), the
+        :func:`calibration` numbers, and ``verdict`` from the coverage at the middle ``z``.
+    """
+    n = len(metrics_rows)
+    row = {k: sum(float(r[k]) for r in metrics_rows) / n
+           for k in ("psnr", "ssim", "sample_psnr", "sample_ssim")}
+    row.update(calibration(truth, mean, std, zs))
+    z = zs[len(zs) // 2]
+    row["verdict"] = confidence(row[f"coverage_z{z:g}"], row[f"ideal_z{z:g}"])
+    return row
+
+
+def calibration_markdown(table, about):
+    """The calibration table as Markdown: one line per cell, coverage against the ideal."""
+    zs = [c[len("coverage_z"):] for c in table.columns if c.startswith("coverage_z")]
+    head = (["solver", "prior", "infer", "PSNR mean", "PSNR sample"]
+            + [f"cover z={z} (ideal {100 * table[f'ideal_z{z}'].iloc[0]:.1f}%)" for z in zs]
+            + ["corr(std, err)", "mean std", "RMSE", "std = 0", "verdict"])
+    lines = [f"# Posterior calibration ({about})", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        cells = ([r.solver, r.prior, str(r.infer), f"{r.psnr:.2f}", f"{r.sample_psnr:.2f}"]
+                 + [f"{100 * r[f'coverage_z{z}']:.1f}%" for z in zs]
+                 + [f"{r.corr_std_error:.3f}", f"{r.mean_std:.4f}", f"{r.rmse:.4f}", f"{100 * r.zero_std:.1f}%",
+                    r.verdict])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
