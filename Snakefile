@@ -21,6 +21,7 @@ include: "rules/tuning.smk"
 include: "rules/diagnosis.smk"
 include: "rules/beyond_common.smk"
 include: "rules/uncertainty.smk"
+include: "rules/resolution.smk"
 
 
 # The report's landing text (report/workflow.rst) states what the run was.

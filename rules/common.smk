@@ -265,6 +265,8 @@ REPORT_FILES = [
     "results/uncertainty/calibration.csv",
     "results/figures/uncertainty/maps.png",
     "results/figures/uncertainty/reliability.png",
+    "results/resolution/table.csv",
+    "results/figures/resolution/resolution.png",
 ]
 
 
