@@ -74,8 +74,8 @@ def resolution_points():
 
 
 def resolution_stem(size, cell):
-    return "results/resolution/cells/{dataset}-".format(**cell) + str(size) + \
-        "/{task}/{solver}/{prior}/{infer}-{pad}".format(**cell)
+    return "results/resolution/cells/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}".format(
+        size=size, **cell)
 
 
 def resolution_cells(wildcards):
