@@ -158,3 +158,18 @@ def test_calibration_of_a_calibrated_gaussian():
 def test_draw_samples_rejects_zero():
     with pytest.raises(ValueError, match="samples"):
         posterior.draw_samples(lambda k: torch.zeros(1), 0)
+
+
+def test_calibration_row_verdicts():
+    g = torch.Generator().manual_seed(1)
+    mean = torch.rand(2, 1, 32, 32, generator=g)
+    std = torch.full(mean.shape, 0.05)
+    truth = mean + 0.05 * torch.randn(mean.shape, generator=g)
+    rows = [{"psnr": 30.0, "ssim": 0.9, "sample_psnr": 28.0, "sample_ssim": 0.8}] * 2
+    assert posterior.calibration_row(truth, mean, std, rows)["verdict"] == "calibrated"
+    assert posterior.calibration_row(truth, mean, std / 3, rows)["verdict"] == "over-confident"
+    assert posterior.calibration_row(truth, mean, std * 3, rows)["verdict"] == "under-confident"
+    row = posterior.calibration_row(truth, mean, std, rows)
+    assert row["psnr"] == 30.0 and row["sample_psnr"] == 28.0
+    table = pd.DataFrame([{"solver": "dps", "prior": "whole", "infer": "full", **row}])
+    assert "| dps | whole | full | 30.00 | 28.00 |" in posterior.calibration_markdown(table, "test")

@@ -160,13 +160,15 @@ def calibration_row(truth, mean, std, metrics_rows, zs=(1, 2, 3)):
             ``sample_psnr``, ``sample_ssim``).
     Returns:
         dict: PSNR/SSIM of the mean and of one sample (averages over images), the
-        :func:`calibration` numbers, and ``verdict`` from the coverage at the middle ``z``.
+        :func:`calibration` numbers, and ``verdict`` from the coverage at the first ``z``
+        (at z = 1 the ideal, 68.3%, leaves room on both sides; at z = 2 a too-wide interval
+        can exceed the ideal by at most 4.6 points).
     """
     n = len(metrics_rows)
     row = {k: sum(float(r[k]) for r in metrics_rows) / n
            for k in ("psnr", "ssim", "sample_psnr", "sample_ssim")}
     row.update(calibration(truth, mean, std, zs))
-    z = zs[len(zs) // 2]
+    z = zs[0]
     row["verdict"] = confidence(row[f"coverage_z{z:g}"], row[f"ideal_z{z:g}"])
     return row
 
