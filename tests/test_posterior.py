@@ -148,7 +148,12 @@ def test_calibration_of_a_calibrated_gaussian():
     for z in (1, 2, 3):
         assert abs(c[f"coverage_z{z}"] - c[f"ideal_z{z}"]) < 0.01
     assert abs(c["ideal_z1"] - 0.6827) < 1e-4
-    assert c["corr_std_error"] > 0.3 and c["zero_std"] == 0
+    assert c["corr_std_error"] > 0.3 and c["zero_std"] == 0 and c["spread_coverage_z2"] == c["coverage_z2"]
+    # Exact zero-std pixels (clipped air) count as covered in all pixels, not among the spread ones.
+    std0, mean0, truth0 = std.clone(), mean.clone(), truth.clone()
+    std0[:5], mean0[:5], truth0[:5] = 0, 0, 0
+    c0 = posterior.calibration(truth0, mean0, std0)
+    assert c0["zero_std"] == 0.5 and c0["coverage_z1"] > c0["spread_coverage_z1"] + 0.1
     # Twice too confident (std halved): coverage falls well below the ideal.
     half = posterior.calibration(truth, mean, std / 2)
     assert half["coverage_z1"] < c["coverage_z1"] - 0.2

@@ -20,7 +20,8 @@ for cell, recons, post in zip(sm.params.cells, sm.input.recons, sm.input.posteri
     label = f"{cell['solver']}, {cell['prior']} prior, {cell['infer']}"
     maps.append((rec[image, 0], rec[image, 2], std[image, 0]))
     labels.append(label)
-    curves[label] = reliability_curve(rec[:, 0], rec[:, 2], std[:, 0], spec["reliability_zs"])
+    # Over the pixels where the samples differ (the verdict's basis; clipped air left out).
+    curves[label] = reliability_curve(rec[:, 0], rec[:, 2], std[:, 0], spec["reliability_zs"], spread=True)
 for fig, out in ((figures.uncertainty_maps(maps, labels), sm.output.maps),
                  (figures.reliability(curves, spec["reliability_zs"]), sm.output.reliability)):
     with atomic_path(out) as tmp:

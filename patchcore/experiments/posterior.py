@@ -117,14 +117,20 @@ def calibration(truth, mean, std, zs=(1, 2, 3)):
         dict: ``coverage_z{z}`` (empirical) and ``ideal_z{z}`` (Gaussian) per ``z``;
         ``corr_std_error``, the Pearson correlation of the per-pixel std with the absolute
         error (NaN where either is constant); ``mean_std`` and ``rmse`` (of the mean);
-        ``zero_std``, the fraction of pixels whose samples all agree (std 0, e.g. clipped).
+        ``zero_std``, the fraction of pixels whose samples all agree (std 0, e.g. clipped
+        to 0 in the air around a CT body: covered exactly when the mean is exact there);
+        ``spread_coverage_z{z}``, the coverage over the other pixels.
     """
     truth, mean, std = (torch.as_tensor(t).double() for t in (truth, mean, std))
     err = (truth - mean).abs()
     out = {}
+    spread = std > 0
     for z in zs:
         out[f"coverage_z{z:g}"] = coverage(truth, mean, std, z)
         out[f"ideal_z{z:g}"] = gaussian_coverage(z)
+    for z in zs:  # over the pixels where the samples differ (clipped pixels left out)
+        out[f"spread_coverage_z{z:g}"] = (coverage(truth[spread], mean[spread], std[spread], z)
+                                          if spread.any() else float("nan"))
     a, b = std.flatten() - std.mean(), err.flatten() - err.mean()
     denom = float(a.norm() * b.norm())
     out["corr_std_error"] = float(a @ b) / denom if denom > 0 else float("nan")
@@ -134,9 +140,13 @@ def calibration(truth, mean, std, zs=(1, 2, 3)):
     return out
 
 
-def reliability_curve(truth, mean, std, zs):
-    """Empirical coverage at each ``z`` of ``zs`` (the reliability plot's y values)."""
+def reliability_curve(truth, mean, std, zs, spread=False):
+    """Empirical coverage at each ``z`` of ``zs`` (the reliability plot's y values); with
+    ``spread``, over the pixels with a non-zero std only."""
     truth, mean, std = (torch.as_tensor(t).double() for t in (truth, mean, std))
+    if spread:
+        keep = std > 0
+        truth, mean, std = truth[keep], mean[keep], std[keep]
     return [coverage(truth, mean, std, z) for z in zs]
 
 
@@ -160,7 +170,7 @@ def calibration_row(truth, mean, std, metrics_rows, zs=(1, 2, 3)):
             ``sample_psnr``, ``sample_ssim``).
     Returns:
         dict: PSNR/SSIM of the mean and of one sample (averages over images), the
-        :func:`calibration` numbers, and ``verdict`` from the coverage at the first ``z``
+        :func:`calibration` numbers, and ``verdict`` from the spread-pixel coverage at the first ``z``
         (at z = 1 the ideal, 68.3%, leaves room on both sides; at z = 2 a too-wide interval
         can exceed the ideal by at most 4.6 points).
     """
@@ -169,7 +179,7 @@ def calibration_row(truth, mean, std, metrics_rows, zs=(1, 2, 3)):
            for k in ("psnr", "ssim", "sample_psnr", "sample_ssim")}
     row.update(calibration(truth, mean, std, zs))
     z = zs[0]
-    row["verdict"] = confidence(row[f"coverage_z{z:g}"], row[f"ideal_z{z:g}"])
+    row["verdict"] = confidence(row[f"spread_coverage_z{z:g}"], row[f"ideal_z{z:g}"])
     return row
 
 
@@ -177,13 +187,13 @@ def calibration_markdown(table, about):
     """The calibration table as Markdown: one line per cell, coverage against the ideal."""
     zs = [c[len("coverage_z"):] for c in table.columns if c.startswith("coverage_z")]
     head = (["solver", "prior", "infer", "PSNR mean", "PSNR sample"]
-            + [f"cover z={z} (ideal {100 * table[f'ideal_z{z}'].iloc[0]:.1f}%)" for z in zs]
+            + [f"cover z={z} all / spread (ideal {100 * table[f'ideal_z{z}'].iloc[0]:.1f}%)" for z in zs]
             + ["corr(std, err)", "mean std", "RMSE", "std = 0", "verdict"])
     lines = [f"# Posterior calibration ({about})", "", "| " + " | ".join(head) + " |",
              "|" + "---|" * len(head)]
     for _, r in table.iterrows():
         cells = ([r.solver, r.prior, str(r.infer), f"{r.psnr:.2f}", f"{r.sample_psnr:.2f}"]
-                 + [f"{100 * r[f'coverage_z{z}']:.1f}%" for z in zs]
+                 + [f"{100 * r[f'coverage_z{z}']:.1f}% / {100 * r[f'spread_coverage_z{z}']:.1f}%" for z in zs]
                  + [f"{r.corr_std_error:.3f}", f"{r.mean_std:.4f}", f"{r.rmse:.4f}", f"{100 * r.zero_std:.1f}%",
                     r.verdict])
         lines.append("| " + " | ".join(cells) + " |")

@@ -52,7 +52,7 @@ def reliability(curves, zs):
     for i, (label, cov) in enumerate(curves.items()):
         ax.plot(zs, cov, marker=".", color=f"C{i % 10}", label=label, linewidth=1)
     ax.set_xlabel("z (interval mean +- z std)")
-    ax.set_ylabel("fraction of pixels covered")
+    ax.set_ylabel("fraction of pixels covered (std > 0)")
     ax.set_ylim(0, 1.01)
     ax.legend(fontsize=6, loc="lower right")
     ax.set_title("Posterior calibration (below the dashed line: over-confident)", fontsize=8)
