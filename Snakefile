@@ -19,6 +19,9 @@ include: "rules/padis_common.smk"
 include: "rules/padis.smk"
 include: "rules/tuning.smk"
 include: "rules/diagnosis.smk"
+include: "rules/beyond_common.smk"
+include: "rules/uncertainty.smk"
+include: "rules/resolution.smk"
 
 
 # The report's landing text (report/workflow.rst) states what the run was.

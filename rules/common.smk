@@ -263,6 +263,11 @@ REPORT_FILES = [
     "results/figures/data_montage.png",
     *(f"results/padis/table_{k}.csv" for k in ("main", "patchsize", "position", "datasize")),
     *(f"results/figures/padis/{f}.png" for f in ("recons", "patchsize", "datasize")),
+    "results/uncertainty/calibration.csv",
+    "results/figures/uncertainty/maps.png",
+    "results/figures/uncertainty/reliability.png",
+    "results/resolution/table.csv",
+    "results/figures/resolution/resolution.png",
 ]
 
 

@@ -9,6 +9,7 @@ import torch
 
 from patchcore.device import select_device
 from patchcore.experiments.cell import run_cell
+from patchcore.experiments.posterior import run_posterior_cell
 from patchcore.io.atomic import atomic_path, write_text
 from patchcore.io.checkpoint import load_prior
 from patchcore.io.logs import script_logger
@@ -26,8 +27,13 @@ log.info("cell %s on %s", cell, device)
 
 prior = load_prior(Path(sm.input.prior).parent, device).eval() if sm.input.get("prior") else None
 images = read_split(sm.input.data, options["evaluation"]["split"])[: options["evaluation"]["images"]]
-rows, recons = run_cell(prior, images, cell, options, device=device,
-                        progress=lambda i, n: log.info("image %d/%d done", i, n))
+progress = lambda i, n: log.info("image %d/%d done", i, n)  # noqa: E731
+if sm.output.get("posterior"):  # rule evaluate_posterior: K samples per measurement (issue 14)
+    rows, recons, posterior = run_posterior_cell(prior, images, cell, options, device=device, progress=progress)
+    with atomic_path(sm.output.posterior) as tmp:  # per image: per-pixel std, sample 0
+        np.save(tmp, posterior.numpy().astype(np.float32))
+else:
+    rows, recons = run_cell(prior, images, cell, options, device=device, progress=progress)
 
 table = pd.DataFrame(rows)
 for key, value in cell.items():

@@ -60,11 +60,13 @@ def lpips_rows(recons: Any, weights: Optional[str], chunk: int = 16) -> list[dic
             for i in range(n)]
 
 
-def _solver(prior, cell, options, device, sigma_y, op):
-    """``solve(y) -> x``: the cell's solver with its schedule, parameters, generator and denoiser."""
+def make_solver(prior: Optional[Callable], cell: dict, options: dict, device: Union[str, torch.device],
+                sigma_y: float, op: Operator, seed: Optional[int] = None) -> Callable:
+    """``solve(y) -> x``: the cell's solver with its schedule, parameters, generator and denoiser
+    (generator and the shifted grid's shifts seeded by ``seed``, by default the cell seed)."""
     algorithm, sigmas, params = solvers.solver_schedule(cell["solver"], options["solver_options"])
     sigmas = sigmas.to(device) if sigmas is not None else None
-    generator = torch.Generator(device=device).manual_seed(options["seed"])
+    generator = torch.Generator(device=device).manual_seed(options["seed"] if seed is None else seed)
     denoiser = schemes.make_denoiser(prior, cell["infer"], cell["pad"], generator,
                                      options["evaluation"].get("micro_batch"))
     return lambda y: solvers.SOLVERS[algorithm](denoiser, y, op, sigmas, generator=generator,
@@ -104,7 +106,7 @@ def run_cell(prior: Optional[Callable], images: torch.Tensor, cell: dict, option
     """
     op = build_operator(options["task_options"], images.shape[-1])
     sigma_y = float(options["task_options"]["sigma_y"])
-    solve = _solver(prior, cell, options, device, sigma_y, op)
+    solve = make_solver(prior, cell, options, device, sigma_y, op)
     rows, recons = [], []
     for i in range(images.shape[0]):
         seed = grid.measurement_seed(options["data_seed"], cell["dataset"], cell["task"], i)
