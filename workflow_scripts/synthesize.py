@@ -8,36 +8,14 @@ as in the TCIA download (``1.000000-Full Dose Images``, which ``include: "Full D
 the output and renamed onto it at the end, so a killed job leaves nothing complete-looking.
 """
 
-import contextlib
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 from patchcore.data import synthetic
 from patchcore.io import aapm_dicom, fastmri_h5
+from patchcore.io.atomic import atomic_dir
 from patchcore.io.logs import script_logger
 
 SERIES = "1.000000-Full Dose Images"  # the series folder of a TCIA LDCT download
-
-
-@contextlib.contextmanager
-def atomic_dir(path):
-    """Yield a temporary folder beside ``path``; on success replace ``path`` with it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    mask = os.umask(0)
-    os.umask(mask)
-    tmp.chmod(0o777 & ~mask)  # mkdtemp makes 0700; give the folder the usual mode
-    try:
-        yield tmp
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_fastmri(out, s, log):
