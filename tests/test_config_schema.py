@@ -109,11 +109,12 @@ def test_missing_block_is_named(block):
     assert f"'{block}' is a required property" in problem(config)
 
 
-def test_classical_solver_needs_no_schedule():
+@pytest.mark.parametrize("key", ["nfe", "sigma_min", "sigma_max", "rho", "spacing"])
+def test_classical_solver_takes_no_schedule_key(key):
     config = default()
-    for key in ("nfe", "sigma_min", "sigma_max", "rho"):
-        config["solvers"]["admm_tv"].pop(key, None)
     assert problem(config) == ""
+    config["solvers"]["admm_tv"][key] = 1
+    assert f"'{key}' was unexpected" in problem(config)
 
 
 @pytest.mark.parametrize("infer,ok", [("full", True), (16, True), ("avg16", True), ("stitch16", True),
