@@ -19,6 +19,8 @@ include: "rules/padis_common.smk"
 include: "rules/padis.smk"
 include: "rules/tuning.smk"
 include: "rules/diagnosis.smk"
+include: "rules/scale_common.smk"
+include: "rules/scale.smk"
 
 
 # The report's landing text (report/workflow.rst) states what the run was.
