@@ -4,7 +4,7 @@
 # results/scale/<rung>/); the rung without one is the run itself (results/).
 
 
-if "scale" in config:
+if config.get("scale"):
     declare_rungs()
 
 

@@ -8,14 +8,15 @@ RUNG_RULES = ["synthesize", "prepare_dataset", "train", "evaluate"]
 
 
 def scale_spec():
-    if "scale" not in config:
-        raise WorkflowError("config: no 'scale' block; the scale ladder needs one (see config.yaml)")
+    if not config.get("scale"):
+        raise WorkflowError("config: no 'scale' block (or 'scale: null', as in configs/paper.yaml); "
+                            "the scale ladder needs one (see config.yaml)")
     return config["scale"]
 
 
 def rung_overlay(name):
     """The overlay of one rung (``scale.rungs.<name>``: a YAML file, or None for the run's config)."""
-    path = scale_spec()["rungs"][name]
+    path = scale_spec()["rungs"][name]["overlay"]
     if path is None:
         return None
     try:
@@ -36,7 +37,18 @@ def rung_config(name):
 def rung_prefix(name):
     """Where a rung's files live: under results/scale/<rung>/, or the workflow's own results/
     for a rung without an overlay (the run's config itself)."""
-    return "" if scale_spec()["rungs"][name] is None else f"results/scale/{name}/"
+    return "" if scale_spec()["rungs"][name]["overlay"] is None else f"results/scale/{name}/"
+
+
+def rung_contrasts(name):
+    """The contrasts (letters a-e) one rung measures (``scale.rungs.<name>.contrasts``, default all)."""
+    return list(scale_spec()["rungs"][name].get("contrasts", ladder.CONTRASTS))
+
+
+def rung_cells(name):
+    """Cell files of one rung, under its prefix."""
+    cells = ladder.ladder_cells(rung_config(name), scale_spec(), rung_contrasts(name))
+    return [f"{rung_prefix(name)}{grid.cell_stem(c)}.csv" for c in cells]
 
 
 def declare_rungs():
@@ -55,8 +67,7 @@ def declare_rungs():
 
 def scale_cells(wildcards):
     """Every cell file of the ladder, each under its rung's prefix."""
-    return [f"{rung_prefix(r)}{grid.cell_stem(c)}.csv"
-            for r in scale_spec()["rungs"] for c in ladder.ladder_cells(rung_config(r), scale_spec())]
+    return [f for r in scale_spec()["rungs"] for f in rung_cells(r)]
 
 
 def scale_params(wildcards):
@@ -66,5 +77,5 @@ def scale_params(wildcards):
     for r in scale_spec()["rungs"]:
         rc = rung_config(r)
         rungs[r] = {"config": {k: rc[k] for k in ("image_size", "networks", "training", "priors", "tables", "padis")},
-                    "cells": [f"{rung_prefix(r)}{grid.cell_stem(c)}.csv" for c in ladder.ladder_cells(rc, scale_spec())]}
+                    "contrasts": rung_contrasts(r), "cells": rung_cells(r)}
     return {"spec": scale_spec(), "rungs": rungs}

@@ -100,6 +100,16 @@ def test_standard_error_is_that_of_the_paired_differences():
     assert a["se"] == pytest.approx(diffs.std(ddof=1) / math.sqrt(6))
 
 
+def test_a_rung_measures_only_its_contrasts():
+    r = rung()
+    cells = ladder.ladder_cells(r, SPEC, ["a", "b", "c"])
+    assert len(cells) == 12 + 4 and not any(c["prior"].endswith("-n24") or c["prior"] == "padis-nocoords" for c in cells)
+    table = ladder.contrasts(per_image(cells, lambda c, i: 20.0), r, SPEC, ["a", "b", "c"])
+    assert sorted(set(table["contrast"])) == ["a", "b", "c"]
+    with pytest.raises(KeyError, match="unknown contrast"):
+        ladder.ladder_cells(r, SPEC, ["f"])
+
+
 def test_a_missing_cell_is_named():
     r = rung()
     cells = [c for c in ladder.ladder_cells(r, SPEC) if c["prior"] != "whole-n24"]
@@ -116,10 +126,10 @@ def test_rung_config_merges_the_overlay_and_drops_the_ladder():
 
 def test_the_ladder_overlays_scale_every_patch_size_with_the_image():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for name, path in config["scale"]["rungs"].items():
-        if path is None:
+    for name, entry in config["scale"]["rungs"].items():
+        if entry["overlay"] is None:
             continue
-        r = ladder.rung_config(config, yaml.safe_load((ROOT / path).read_text()))
+        r = ladder.rung_config(config, yaml.safe_load((ROOT / entry["overlay"]).read_text()))
         factor = r["image_size"] // config["image_size"]
         assert r["priors"]["patch"]["sampler"]["sizes"] == [s * factor for s in config["priors"]["patch"]["sampler"]["sizes"]], name
         assert r["tables"]["table1"]["infer"] == [i if i == "full" else i * factor for i in config["tables"]["table1"]["infer"]], name
@@ -138,8 +148,11 @@ def test_snakemake_plans_every_rung_through_the_evaluate_rule(tmp_path):
         if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
             jobs[parts[0]] = int(parts[1])
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for name, path in config["scale"]["rungs"].items():
-        prefix = "" if path is None else f"{name}_"
-        assert jobs.get(f"{prefix}evaluate") == 19, (name, jobs)
-        assert jobs.get(f"{prefix}train") == 7, (name, jobs)
+    for name, entry in config["scale"]["rungs"].items():
+        prefix = "" if entry["overlay"] is None else f"{name}_"
+        overlay = yaml.safe_load((ROOT / entry["overlay"]).read_text()) if entry["overlay"] else {}
+        cells = ladder.ladder_cells(ladder.rung_config(config, overlay), config["scale"],
+                                    entry.get("contrasts", ladder.CONTRASTS))
+        assert jobs.get(f"{prefix}evaluate") == len(cells), (name, jobs)
+        assert jobs.get(f"{prefix}train") == len({(c["dataset"] == "ct", c["prior"]) for c in cells}), (name, jobs)
     assert jobs.get("scale_ladder") == 1 and jobs.get("scale_figure") == 1, jobs

@@ -13,7 +13,7 @@ per_rung = []
 for name, rung in p["rungs"].items():
     per_image = pd.concat([pd.read_csv(f) for f in rung["cells"]], ignore_index=True)
     summary = ladder.rung_summary(rung["config"], p["spec"])
-    per_rung.append((name, summary, ladder.contrasts(per_image, rung["config"], p["spec"])))
+    per_rung.append((name, summary, ladder.contrasts(per_image, rung["config"], p["spec"], rung["contrasts"])))
     log.info("rung %s (%s): %d cells, %d images", name, summary, len(rung["cells"]), len(per_image))
 table = ladder.ladder(per_rung)
 log.info("ladder:\n%s", table.to_string())

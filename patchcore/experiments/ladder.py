@@ -4,7 +4,7 @@ A rung is a whole config (the run's config with an overlay merged over it: other
 network, training length); each rung's cells come from the same ``evaluate`` rule. The spec
 is the ``scale:`` block of the config:
 
-    rungs: {<name>: <overlay file or null>, ...}
+    rungs: {<name>: {overlay: <file or null>, contrasts: [a, b, c, d, e]}, ...}
     roy: {datasets: [knee], tasks: [denoise, sr2], solvers: [diffpir], whole: whole, patch: patch}
     padis: {tasks: [ct20, ct8], no_position: <row of padis.position.rows>, datasize: 24,
             paper_datasize: 288}
@@ -32,6 +32,7 @@ import pandas as pd
 from patchcore.experiments import padis as padis_tables
 
 CELL_KEYS = ("dataset", "task", "solver", "prior", "infer", "pad")
+CONTRASTS = ("a", "b", "c", "d", "e")
 
 # Roy et al. 2025, Table 1 (PSNR, dB): whole-trained (256 x 256) and patch-trained (128 x 128)
 # EDM2 priors, 256-px images; inference on the whole image ("full") or on tiles of 1/2 and 1/4
@@ -116,22 +117,31 @@ def padis_methods(rung, spec):
             "no_position": padis_tables.method(p, p["position"]["rows"][spec["padis"]["no_position"]])}
 
 
-def padis_cells(rung, spec):
-    """Cells of contrasts (c)-(e) on the rung's PaDIS dataset."""
+def padis_cells(rung, spec, contrasts=CONTRASTS):
+    """Cells of contrasts (c)-(e) (those of them in ``contrasts``) on the rung's PaDIS dataset."""
     p, sp = rung["padis"], spec["padis"]
     m = padis_methods(rung, spec)
-    few = {k: padis_tables.with_train_size(m[k], sp["datasize"]) for k in ("padis", "whole")}
-    cells = [_cell(p["dataset"], t, m[k]) for t in sp["tasks"] for k in ("padis", "whole")]
-    cells.append(_cell(p["dataset"], p["position"]["task"], m["no_position"]))
-    cells += [_cell(p["dataset"], p["datasize"]["task"], m[k]) for k in ("padis", "whole")]
-    cells += [_cell(p["dataset"], p["datasize"]["task"], few[k]) for k in ("padis", "whole")]
+    cells = []
+    if "c" in contrasts:
+        cells += [_cell(p["dataset"], t, m[k]) for t in sp["tasks"] for k in ("padis", "whole")]
+    if "d" in contrasts:
+        t = p["position"]["task"]
+        cells += [_cell(p["dataset"], t, m["padis"]), _cell(p["dataset"], t, m["no_position"])]
+    if "e" in contrasts:
+        few = {k: padis_tables.with_train_size(m[k], sp["datasize"]) for k in ("padis", "whole")}
+        cells += [_cell(p["dataset"], p["datasize"]["task"], m[k]) for k in ("padis", "whole")]
+        cells += [_cell(p["dataset"], p["datasize"]["task"], few[k]) for k in ("padis", "whole")]
     return cells
 
 
-def ladder_cells(rung, spec):
-    """Every cell one rung needs, each once, in a stable order."""
+def ladder_cells(rung, spec, contrasts=CONTRASTS):
+    """Every cell one rung needs for ``contrasts`` (letters a-e), each once, in a stable order."""
+    unknown = set(contrasts) - set(CONTRASTS)
+    if unknown:
+        raise KeyError(f"scale: unknown contrast(s) {sorted(unknown)} (known: {list(CONTRASTS)})")
     out, seen = [], set()
-    for c in roy_cells(rung, spec) + padis_cells(rung, spec):
+    roy = roy_cells(rung, spec) if {"a", "b"} & set(contrasts) else []
+    for c in roy + padis_cells(rung, spec, contrasts):
         key = tuple(c[k] for k in CELL_KEYS)
         if key not in seen:
             seen.add(key)
@@ -194,8 +204,8 @@ def _row(contrast, label, dataset, tasks, value, paper, source):
             "value": mean, "se": se, "n": n, "paper": paper, "paper_source": source}
 
 
-def roy_contrasts(psnr, rung, spec):
-    """Rows of contrasts (a) and (b) for every Roy dataset."""
+def roy_contrasts(psnr, rung, spec, contrasts=CONTRASTS):
+    """Rows of contrasts (a) and (b) (those in ``contrasts``) for every Roy dataset."""
     roy, t1 = spec["roy"], rung["tables"]["table1"]
     n, pad = rung["image_size"], t1["pad"][0]
     tasks, solvers = roy["tasks"], roy["solvers"]
@@ -206,9 +216,10 @@ def roy_contrasts(psnr, rung, spec):
 
         pairs = [(cell(t, s, roy["patch"], "full"), cell(t, s, roy["whole"], "full"))
                  for t in tasks for s in solvers]
-        rows.append(_row("a", "patch - whole trained, whole-image inference", d, tasks, paired(psnr, pairs),
-                         _roy_paper(d, tasks, solvers, ("patch", 1), ("whole", 1)), "Roy et al. 2025, Table 1"))
-        for i in t1["infer"]:
+        if "a" in contrasts:
+            rows.append(_row("a", "patch - whole trained, whole-image inference", d, tasks, paired(psnr, pairs),
+                             _roy_paper(d, tasks, solvers, ("patch", 1), ("whole", 1)), "Roy et al. 2025, Table 1"))
+        for i in (t1["infer"] if "b" in contrasts else []):
             k = tile_fraction(n, i)
             if k in (None, 1):
                 continue
@@ -219,27 +230,28 @@ def roy_contrasts(psnr, rung, spec):
     return rows
 
 
-def padis_contrasts(psnr, rung, spec):
-    """Rows of contrasts (c), (d) and (e)."""
+def padis_contrasts(psnr, rung, spec, contrasts=CONTRASTS):
+    """Rows of contrasts (c), (d) and (e) (those in ``contrasts``)."""
     p, sp = rung["padis"], spec["padis"]
     m = padis_methods(rung, spec)
     d = p["dataset"]
     rows = []
-    for t in sp["tasks"]:
+    for t in (sp["tasks"] if "c" in contrasts else []):
         paper = PADIS_MAIN.get(t)
         rows.append(_row("c", f"PaDIS - whole-image diffusion, {t}", d, [t],
                          paired(psnr, [(_cell(d, t, m["padis"]), _cell(d, t, m["whole"]))]),
                          paper["padis"] - paper["whole"] if paper else math.nan,
                          "Hu et al. 2024 (PaDIS talk), main table"))
     t = p["position"]["task"]
-    rows.append(_row("d", "PaDIS with - without position channels", d, [t],
-                     paired(psnr, [(_cell(d, t, m["padis"]), _cell(d, t, m["no_position"]))]),
-                     PADIS_POSITION["with position"] - PADIS_POSITION[sp["no_position"]]
-                     if sp["no_position"] in PADIS_POSITION else math.nan,
-                     "Hu et al. 2024 (PaDIS talk), positional encoding table"))
+    if "d" in contrasts:
+        rows.append(_row("d", "PaDIS with - without position channels", d, [t],
+                         paired(psnr, [(_cell(d, t, m["padis"]), _cell(d, t, m["no_position"]))]),
+                         PADIS_POSITION["with position"] - PADIS_POSITION[sp["no_position"]]
+                         if sp["no_position"] in PADIS_POSITION else math.nan,
+                         "Hu et al. 2024 (PaDIS talk), positional encoding table"))
     t, n = p["datasize"]["task"], sp["datasize"]
     paper_n = sp.get("paper_datasize")
-    for i, kind in enumerate(("padis", "whole")):
+    for i, kind in enumerate(("padis", "whole") if "e" in contrasts else ()):
         few = padis_tables.with_train_size(m[kind], n)
         paper = (PADIS_DATASIZE[PADIS_ALL][i] - PADIS_DATASIZE[paper_n][i]) if paper_n in PADIS_DATASIZE else math.nan
         label = "patch (PaDIS)" if kind == "padis" else "whole-image"
@@ -249,10 +261,11 @@ def padis_contrasts(psnr, rung, spec):
     return rows
 
 
-def contrasts(per_image, rung, spec):
-    """Every contrast of one rung as a DataFrame (one row each; ``value`` and ``paper`` in dB)."""
+def contrasts(per_image, rung, spec, which=CONTRASTS):
+    """The contrasts ``which`` (letters a-e) of one rung as a DataFrame (one row each; ``value``
+    and ``paper`` in dB)."""
     psnr = _psnr(per_image)
-    return pd.DataFrame(roy_contrasts(psnr, rung, spec) + padis_contrasts(psnr, rung, spec))
+    return pd.DataFrame(roy_contrasts(psnr, rung, spec, which) + padis_contrasts(psnr, rung, spec, which))
 
 
 # ---- the ladder table ------------------------------------------------------------------------
