@@ -22,6 +22,8 @@ include: "rules/diagnosis.smk"
 include: "rules/beyond_common.smk"
 include: "rules/uncertainty.smk"
 include: "rules/resolution.smk"
+include: "rules/scale_common.smk"
+include: "rules/scale.smk"
 
 
 # The report's landing text (report/workflow.rst) states what the run was.
