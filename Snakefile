@@ -3,7 +3,9 @@
 
 import os
 
+
 configfile: "config.yaml"
+
 
 # environment.yml names the repository through this variable (--use-conda copies the file away).
 os.environ.setdefault("PATCHCORE_ROOT", workflow.basedir)

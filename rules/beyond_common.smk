@@ -33,14 +33,25 @@ if _beyond_reference_errors():
 def uncertainty_cells():
     """The cells of config['uncertainty'] as dicts (dataset, task, solver, prior, infer, pad)."""
     u = config["uncertainty"]
-    return [{"dataset": u["dataset"], "task": u["task"], "solver": solver, "prior": s["prior"],
-             "infer": str(s["infer"]), "pad": s["pad"]}
-            for solver in u["cells"]["solvers"] for s in u["cells"]["schemes"]]
+    return [
+        {
+            "dataset": u["dataset"],
+            "task": u["task"],
+            "solver": solver,
+            "prior": s["prior"],
+            "infer": str(s["infer"]),
+            "pad": s["pad"],
+        }
+        for solver in u["cells"]["solvers"]
+        for s in u["cells"]["schemes"]
+    ]
 
 
 def uncertainty_stem(cell):
-    return ("results/uncertainty/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}".format(**cell)
-            + f"-k{config['uncertainty']['samples']}")
+    return (
+        "results/uncertainty/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}".format(**cell)
+        + f"-k{config['uncertainty']['samples']}"
+    )
 
 
 def uncertainty_files(ext):
@@ -51,15 +62,20 @@ def uncertainty_files(ext):
 def posterior_cell_options(wildcards):
     """A grid cell's options (same seed as the cell) with K samples and the study's images."""
     options = cell_options(wildcards)
-    options["evaluation"] = {**options["evaluation"], "samples": int(wildcards.samples),
-                             "images": config["uncertainty"]["images"]}
+    options["evaluation"] = {
+        **options["evaluation"],
+        "samples": int(wildcards.samples),
+        "images": config["uncertainty"]["images"],
+    }
     return options
 
 
 def uncertainty_about():
     u = config["uncertainty"]
-    return (f"{u['dataset']}, {u['task']}, K = {u['samples']} samples per measurement, "
-            f"{u['images']} {config['evaluation']['split']} images of {config['image_size']} px")
+    return (
+        f"{u['dataset']}, {u['task']}, K = {u['samples']} samples per measurement, "
+        f"{u['images']} {config['evaluation']['split']} images of {config['image_size']} px"
+    )
 
 
 # ---- larger than training (resolution.smk) ---------------------------------------------------
@@ -68,14 +84,26 @@ def uncertainty_about():
 def resolution_points():
     """``(method, size, cell)`` of every point of config['resolution']."""
     r = config["resolution"]
-    return [(name, int(size), {"dataset": r["dataset"], "task": r["task"], "solver": r["solver"],
-                               "prior": m["prior"], "infer": str(m["infer"]), "pad": m["pad"]})
-            for size in r["sizes"] for name, m in r["methods"].items()]
+    return [
+        (
+            name,
+            int(size),
+            {
+                "dataset": r["dataset"],
+                "task": r["task"],
+                "solver": r["solver"],
+                "prior": m["prior"],
+                "infer": str(m["infer"]),
+                "pad": m["pad"],
+            },
+        )
+        for size in r["sizes"]
+        for name, m in r["methods"].items()
+    ]
 
 
 def resolution_stem(size, cell):
-    return "results/resolution/cells/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}".format(
-        size=size, **cell)
+    return "results/resolution/cells/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}".format(size=size, **cell)
 
 
 def resolution_cells(wildcards):
@@ -83,16 +111,19 @@ def resolution_cells(wildcards):
 
 
 def resolution_memory_files(wildcards):
-    return [f"results/resolution/memory/{cell['dataset']}-{size}/{cell['prior']}/{cell['infer']}.json"
-            for _, size, cell in resolution_points()]
+    return [
+        f"results/resolution/memory/{cell['dataset']}-{size}/{cell['prior']}/{cell['infer']}.json"
+        for _, size, cell in resolution_points()
+    ]
 
 
 def resolution_dataset_entry(wildcards):
     from patchcore.experiments.resolution import resolution_entry
 
     r = config["resolution"]
-    return resolution_entry(config["datasets"][wildcards.dataset], config["image_size"], int(wildcards.size),
-                            r["synthetic"], r["images"])
+    return resolution_entry(
+        config["datasets"][wildcards.dataset], config["image_size"], int(wildcards.size), r["synthetic"], r["images"]
+    )
 
 
 def resolution_synthetic(wildcards):
@@ -107,8 +138,12 @@ def resolution_cell_options(wildcards):
 
 
 def resolution_memory_point(wildcards):
-    return {"size": int(wildcards.size), "infer": wildcards.infer,
-            "micro_batch": config["evaluation"].get("micro_batch"), "nfe": config["resolution"]["memory_nfe"]}
+    return {
+        "size": int(wildcards.size),
+        "infer": wildcards.infer,
+        "micro_batch": config["evaluation"].get("micro_batch"),
+        "nfe": config["resolution"]["memory_nfe"],
+    }
 
 
 def resolution_labels(wildcards):
@@ -118,8 +153,10 @@ def resolution_labels(wildcards):
 
 def resolution_about():
     r = config["resolution"]
-    return (f"{r['dataset']}, {r['task']}, {r['solver']} ({solver_nfe(r['solver'], config['solvers'][r['solver']])} NFE), "
-            f"priors trained on {config['image_size']} px, {r['images']} test images per size")
+    return (
+        f"{r['dataset']}, {r['task']}, {r['solver']} ({solver_nfe(r['solver'], config['solvers'][r['solver']])} NFE), "
+        f"priors trained on {config['image_size']} px, {r['images']} test images per size"
+    )
 
 
 def resolution_recons(wildcards):

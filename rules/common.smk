@@ -42,9 +42,7 @@ def group_of(dataset):
     """The prior-training group whose priors serve ``dataset`` (each dataset is in one group)."""
     groups = [g for g, members in config["groups"].items() if dataset in members]
     if len(groups) != 1:
-        raise WorkflowError(
-            f"config: dataset '{dataset}' must belong to exactly one entry of 'groups', found {groups}"
-        )
+        raise WorkflowError(f"config: dataset '{dataset}' must belong to exactly one entry of 'groups', found {groups}")
     return groups[0]
 
 
@@ -74,7 +72,8 @@ def raw_dir(wildcards):
     if wildcards.dataset in problems:
         example = ", ".join(f"{d}: {{raw_dir: /path/to/{d}}}" for d in problems)
         raise WorkflowError(
-            "config: the raw data folders are not set up:\n  - " + "\n  - ".join(problems.values())
+            "config: the raw data folders are not set up:\n  - "
+            + "\n  - ".join(problems.values())
             + f"\n(needed now: {wildcards.dataset}; a dataset no target uses may stay unset). "
             f"Edit the config file or pass --config 'datasets={{{example}}}'"
         )
@@ -159,8 +158,11 @@ def table_description(wildcards):
     nfe = {name: solver_nfe(name, config["solvers"][name]) for name in config["tables"]["table1"]["solvers"]}
     datasets = config["tables"]["table1"]["datasets"]
     return {
-        "images": ev["images"] if not isinstance(ev["images"], dict) else
-        ", ".join(f"{k} {v}" for k, v in ev["images"].items() if k in datasets),
+        "images": (
+            ev["images"]
+            if not isinstance(ev["images"], dict)
+            else ", ".join(f"{k} {v}" for k, v in ev["images"].items() if k in datasets)
+        ),
         "split": ev["split"],
         "image_size": config["image_size"],
         "nfe": nfe,
@@ -182,19 +184,34 @@ def fig2_selection():
     ]
     labels = [f"{p} prior, {'whole image' if i == 'full' else f'{i} px patches'}" for p, i in columns]
     baselines = [baseline_name(config["tasks"][t]["operator"]) for t in spec["tasks"]]
-    return {"dataset": dataset, "solver": solver, "tasks": list(spec["tasks"]), "baselines": baselines,
-            "columns": labels, "files": [f"{s}.npy" for s in stems]}
+    return {
+        "dataset": dataset,
+        "solver": solver,
+        "tasks": list(spec["tasks"]),
+        "baselines": baselines,
+        "columns": labels,
+        "files": [f"{s}.npy" for s in stems],
+    }
 
 
 def fig1_context():
     """What Fig. 1 shows (its title): dataset, task, solver, prior, patch size of config['tables']['padding']."""
     spec = config["tables"]["padding"]
-    names = {a: ", ".join(str(v) for v in spec[k]) for a, k in
-             [("dataset", "datasets"), ("task", "tasks"), ("solver", "solvers"), ("prior", "priors"),
-              ("infer", "infer")]}
+    names = {
+        a: ", ".join(str(v) for v in spec[k])
+        for a, k in [
+            ("dataset", "datasets"),
+            ("task", "tasks"),
+            ("solver", "solvers"),
+            ("prior", "priors"),
+            ("infer", "infer"),
+        ]
+    }
     operator = config["tasks"][spec["tasks"][0]]["operator"]
-    return (f"{names['dataset']}, {names['task']} (baseline {baseline_name(operator)}), "
-            f"{names['solver']}, {names['prior']} prior, {names['infer']} px patches")
+    return (
+        f"{names['dataset']}, {names['task']} (baseline {baseline_name(operator)}), "
+        f"{names['solver']}, {names['prior']} prior, {names['infer']} px patches"
+    )
 
 
 # ---- training (train.smk) -----------------------------------------------------
@@ -247,9 +264,11 @@ def fig2_cells(wildcards):
 
 def trained_priors():
     """``training.csv`` of every prior trained so far (``results/priors/{group}/{prior}/``)."""
-    return sorted(str(p.with_name("training.csv"))
-                  for p in Path("results/priors").glob("*/*/model.safetensors")
-                  if p.with_name("training.csv").is_file())
+    return sorted(
+        str(p.with_name("training.csv"))
+        for p in Path("results/priors").glob("*/*/model.safetensors")
+        if p.with_name("training.csv").is_file()
+    )
 
 
 # ---- report (Snakefile: rule report) ------------------------------------------
@@ -285,8 +304,7 @@ def _git(*args):
     import subprocess
 
     try:
-        done = subprocess.run(["git", "-C", workflow.basedir, *args], capture_output=True,
-                              text=True, timeout=10)
+        done = subprocess.run(["git", "-C", workflow.basedir, *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
@@ -312,11 +330,13 @@ def run_summary():
     if synthetic:
         data.append("synthetic data in the real file formats (" + ", ".join(synthetic) + ")")
     if real:
-        data.append("downloaded data (" + ", ".join(f"{d}: {config['datasets'][d].get('raw_dir')}"
-                                                  for d in real) + ")")
+        data.append("downloaded data (" + ", ".join(f"{d}: {config['datasets'][d].get('raw_dir')}" for d in real) + ")")
     steps = ", ".join(f"{k} {v.get('steps', '?')} steps" for k, v in sorted(config.get("training", {}).items()))
-    nfe = ", ".join(f"{k} {solver_nfe(k, v)}" for k, v in sorted(config["solvers"].items())
-                    if k in config["tables"]["table1"]["solvers"])
+    nfe = ", ".join(
+        f"{k} {solver_nfe(k, v)}"
+        for k, v in sorted(config["solvers"].items())
+        if k in config["tables"]["table1"]["solvers"]
+    )
     ev = evaluation_options(config["tables"]["table1"]["datasets"][0])
     return {
         "configfiles": ", ".join(str(f) for f in workflow.configfiles) or "none",
@@ -349,8 +369,14 @@ def tuning_cells(wildcards):
 def tuning_cell(wildcards):
     """The cell a search runs (its prior, inference scheme and padding come from the search)."""
     search = config["tuning"]["solvers"][wildcards.solver]
-    return {"dataset": wildcards.dataset, "task": wildcards.task, "solver": wildcards.solver,
-            "prior": search["prior"], "infer": str(search["infer"]), "pad": search["pad"]}
+    return {
+        "dataset": wildcards.dataset,
+        "task": wildcards.task,
+        "solver": wildcards.solver,
+        "prior": search["prior"],
+        "infer": str(search["infer"]),
+        "pad": search["pad"],
+    }
 
 
 def tuning_prior(wildcards):

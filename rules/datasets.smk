@@ -8,14 +8,14 @@ rule synthesize:
         directory("resources/synthetic/{dataset}"),
     log:
         "logs/synthesize/{dataset}.log",
-    params:
-        entry=dataset_entry,
-        synthetic=synthetic_settings,
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        "../environment.yml"
+    params:
+        entry=dataset_entry,
+        synthetic=synthetic_settings,
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -28,14 +28,14 @@ rule prepare_dataset:
         manifest="results/prepared/{dataset}_manifest.csv",
     log:
         "logs/prepare/{dataset}.log",
-    params:
-        entry=dataset_entry,
-        image_size=config["image_size"],
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        "../environment.yml"
+    params:
+        entry=dataset_entry,
+        image_size=config["image_size"],
     script:
         "../workflow_scripts/prepare.py"
 
@@ -48,13 +48,13 @@ rule realism:
         "results/realism.csv",
     log:
         "logs/realism.log",
-    params:
-        names=DATASETS,
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        "../environment.yml"
+    params:
+        names=DATASETS,
     script:
         "../workflow_scripts/realism.py"
 
@@ -63,16 +63,16 @@ rule data_montage:
     input:
         data=expand("results/prepared/{dataset}.h5", dataset=DATASETS),
         realism="results/realism.csv",
-    params:
-        names=DATASETS,
     output:
         report("results/figures/data_montage.png", caption="../report/data_montage.rst", category="Data"),
     log:
         "logs/figures/data_montage.log",
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        "../environment.yml"
+    params:
+        names=DATASETS,
     script:
         "../workflow_scripts/data_montage.py"

@@ -3,6 +3,7 @@
 # plus the experiments that separate context, attention, network input size and intensity.
 # Not part of `all`: `snakemake results/figures/diagnosis_tiles.png`.
 
+
 include: "diagnosis_common.smk"
 
 
@@ -12,17 +13,17 @@ rule diagnosis_tiles:
     output:
         png=report("results/figures/diagnosis_tiles.png", category="Figures"),
         csv="results/figures/diagnosis_tiles.csv",
-    params:
-        spec=diagnosis_spec,
     log:
         "logs/figures/diagnosis_tiles.log",
     benchmark:
         "results/benchmarks/figures/diagnosis_tiles.tsv"
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../environment.yml"
+    params:
+        spec=diagnosis_spec,
     script:
         "../workflow_scripts/diagnose_tiles.py"

@@ -17,12 +17,18 @@ def diagnosis_spec(wildcards=None):
     training = config["training"][prior_preset(spec["priors"][0])["training"]]
     sigmas = sorted({float(s) for s in training.get("eval_sigmas", [])} | {task_sigma})
     ev = config["evaluation"]
-    images = {d: (ev["images"][d] if isinstance(ev["images"], dict) else ev["images"])
-              for d in spec["datasets"]}
-    return {"priors": list(spec["priors"]), "datasets": list(spec["datasets"]),
-            "split": ev["split"], "images": images, "sigmas": sigmas, "task_sigma": task_sigma,
-            "tiles": [int(i) for i in spec["infer"] if str(i) != "full"],
-            "pads": ["reflect", "zero"], "seed": config["seed"]}
+    images = {d: (ev["images"][d] if isinstance(ev["images"], dict) else ev["images"]) for d in spec["datasets"]}
+    return {
+        "priors": list(spec["priors"]),
+        "datasets": list(spec["datasets"]),
+        "split": ev["split"],
+        "images": images,
+        "sigmas": sigmas,
+        "task_sigma": task_sigma,
+        "tiles": [int(i) for i in spec["infer"] if str(i) != "full"],
+        "pads": ["reflect", "zero"],
+        "seed": config["seed"],
+    }
 
 
 def diagnosis_inputs(wildcards):

@@ -12,19 +12,19 @@ rule evaluate:
         recon="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.npy",
         recons="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.recons.npy",
         options="results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.json",
-    params:
-        options=cell_options,
     log:
         "logs/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.log",
     benchmark:
         "results/benchmarks/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.tsv"
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../environment.yml"
+    params:
+        options=cell_options,
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -37,12 +37,12 @@ rule lpips:
         "results/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.lpips.csv",
     log:
         "logs/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}.lpips.log",
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/lpips.py"
 
@@ -55,11 +55,11 @@ rule table1:
         csv="results/table1.csv",
         md="results/table1.md",
         html=report("results/table1.html", caption="../report/table1.rst", category="Table 1"),
-    params:
-        evaluation=table_description,
     log:
         "logs/table1.log",
     conda:
         "../environment.yml"
+    params:
+        evaluation=table_description,
     script:
         "../workflow_scripts/table1.py"

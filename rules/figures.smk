@@ -8,13 +8,13 @@ rule fig1_padding:
         png=report("results/figures/fig1_padding.png", caption="../report/fig1.rst", category="Figures"),
         pdf="results/figures/fig1_padding.pdf",
         csv="results/figures/fig1_padding.csv",
-    params:
-        spec=config["tables"]["padding"],
-        context=fig1_context(),
     log:
         "logs/figures/fig1_padding.log",
     conda:
         "../environment.yml"
+    params:
+        spec=config["tables"]["padding"],
+        context=fig1_context(),
     script:
         "../workflow_scripts/fig1_padding.py"
 
@@ -25,12 +25,12 @@ rule fig2_grid:
     output:
         png=report("results/figures/fig2_grid.png", caption="../report/fig2.rst", category="Figures"),
         pdf="results/figures/fig2_grid.pdf",
-    params:
-        selection=fig2_selection(),
     log:
         "logs/figures/fig2_grid.log",
     conda:
         "../environment.yml"
+    params:
+        selection=fig2_selection(),
     script:
         "../workflow_scripts/fig2_grid.py"
 
@@ -55,8 +55,7 @@ rule training_curves:
     input:
         trained_priors(),
     output:
-        report("results/figures/training_curves.png", caption="../report/training_curves.rst",
-               category="Training"),
+        report("results/figures/training_curves.png", caption="../report/training_curves.rst", category="Training"),
     log:
         "logs/figures/training_curves.log",
     conda:

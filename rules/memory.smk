@@ -9,18 +9,18 @@ rule memory:
     output:
         csv="results/memory.csv",
         method="results/memory.json",
-    params:
-        memory=config["memory"],
     log:
         "logs/memory.log",
     benchmark:
         "results/benchmarks/memory.tsv"
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../environment.yml"
+    params:
+        memory=config["memory"],
     script:
         "../workflow_scripts/memory.py"

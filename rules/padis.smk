@@ -21,14 +21,14 @@ rule padis_table:
     output:
         csv=report("results/padis/table_{table}.csv", caption="../report/padis_table.rst", category="PaDIS"),
         md="results/padis/table_{table}.md",
-    params:
-        table=padis_table_params,
-    wildcard_constraints:
-        table="|".join(PADIS_TABLES),
     log:
         "logs/padis/table_{table}.log",
+    wildcard_constraints:
+        table="|".join(PADIS_TABLES),
     conda:
         "../environment.yml"
+    params:
+        table=padis_table_params,
     script:
         "../workflow_scripts/padis_tables.py"
 
@@ -39,14 +39,14 @@ rule padis_figure:
     output:
         png=report("results/figures/padis/{figure}.png", caption="../report/padis_figure.rst", category="PaDIS"),
         pdf="results/figures/padis/{figure}.pdf",
+    log:
+        "logs/padis/fig_{figure}.log",
+    wildcard_constraints:
+        figure="|".join(PADIS_FIGURES),
+    conda:
+        "../environment.yml"
     params:
         kind="{figure}",
         spec=padis_figure_spec,
-    wildcard_constraints:
-        figure="|".join(PADIS_FIGURES),
-    log:
-        "logs/padis/fig_{figure}.log",
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/padis_figures.py"

@@ -34,10 +34,14 @@ def padis_description():
     for name, ref in spec["position"]["rows"].items():
         if isinstance(ref, dict):
             methods[name] = ref
-    nfe = {name: solver_nfe(m["solver"], config["solvers"][m["solver"]])
-           for name, m in methods.items()}
-    return {"dataset": spec["dataset"], "images": ev["images"], "split": ev["split"],
-            "image_size": config["image_size"], "nfe": nfe}
+    nfe = {name: solver_nfe(m["solver"], config["solvers"][m["solver"]]) for name, m in methods.items()}
+    return {
+        "dataset": spec["dataset"],
+        "images": ev["images"],
+        "split": ev["split"],
+        "image_size": config["image_size"],
+        "nfe": nfe,
+    }
 
 
 def padis_table_input(wildcards):
@@ -52,8 +56,12 @@ def padis_table_input(wildcards):
 
 def padis_table_params(wildcards):
     """The params of a padis_table job: which table, the spec, the evaluation description."""
-    return {"kind": PADIS_TABLES[wildcards.table], "spec": padis_spec(),
-            "description": padis_description(), "image_size": config["image_size"]}
+    return {
+        "kind": PADIS_TABLES[wildcards.table],
+        "spec": padis_spec(),
+        "description": padis_description(),
+        "image_size": config["image_size"],
+    }
 
 
 def padis_figure_input(wildcards):

@@ -20,16 +20,16 @@ rule resolution_synthesize:
         directory("resources/synthetic-resolution/{dataset}-{size}"),
     log:
         "logs/resolution/synthesize/{dataset}-{size}.log",
-    params:
-        entry=resolution_dataset_entry,
-        synthetic=resolution_synthetic,
     wildcard_constraints:
         size=r"\d+",
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        "../environment.yml"
+    params:
+        entry=resolution_dataset_entry,
+        synthetic=resolution_synthetic,
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -42,16 +42,16 @@ rule resolution_prepare:
         manifest="results/resolution/prepared/{dataset}-{size}_manifest.csv",
     log:
         "logs/resolution/prepare/{dataset}-{size}.log",
-    params:
-        entry=resolution_dataset_entry,
-        image_size=resolution_image_size,
     wildcard_constraints:
         size=r"\d+",
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        "../environment.yml"
+    params:
+        entry=resolution_dataset_entry,
+        image_size=resolution_image_size,
     script:
         "../workflow_scripts/prepare.py"
 
@@ -65,21 +65,21 @@ rule resolution_cell:
         recon="results/resolution/cells/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}.npy",
         recons="results/resolution/cells/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}.recons.npy",
         options="results/resolution/cells/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}.json",
-    params:
-        options=resolution_cell_options,
     log:
         "logs/resolution/cells/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}.log",
     benchmark:
         "results/benchmarks/resolution/{dataset}-{size}/{task}/{solver}/{prior}/{infer}-{pad}.tsv"
     wildcard_constraints:
         size=r"\d+",
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../environment.yml"
+    params:
+        options=resolution_cell_options,
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -91,17 +91,17 @@ rule resolution_memory:
         "results/resolution/memory/{dataset}-{size}/{prior}/{infer}.json",
     log:
         "logs/resolution/memory/{dataset}-{size}/{prior}/{infer}.log",
-    params:
-        point=resolution_memory_point,
     wildcard_constraints:
         size=r"\d+",
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../environment.yml"
+    params:
+        point=resolution_memory_point,
     script:
         "../workflow_scripts/resolution_memory.py"
 
@@ -111,16 +111,17 @@ rule resolution_table:
         cells=resolution_cells,
         memory=resolution_memory_files,
     output:
-        csv=report("results/resolution/table.csv", caption="../report/resolution_table.rst",
-                   category="Larger than training"),
+        csv=report(
+            "results/resolution/table.csv", caption="../report/resolution_table.rst", category="Larger than training"
+        ),
         md="results/resolution/table.md",
-    params:
-        labels=resolution_labels,
-        about=resolution_about(),
     log:
         "logs/resolution/table.log",
     conda:
         "../environment.yml"
+    params:
+        labels=resolution_labels,
+        about=resolution_about(),
     script:
         "../workflow_scripts/resolution_table.py"
 
@@ -130,15 +131,18 @@ rule resolution_figure:
         table="results/resolution/table.csv",
         recons=resolution_recons,
     output:
-        png=report("results/figures/resolution/resolution.png", caption="../report/resolution_figure.rst",
-                   category="Larger than training"),
+        png=report(
+            "results/figures/resolution/resolution.png",
+            caption="../report/resolution_figure.rst",
+            category="Larger than training",
+        ),
         pdf="results/figures/resolution/resolution.pdf",
-    params:
-        labels=resolution_labels,
-        about=resolution_about(),
     log:
         "logs/resolution/figure.log",
     conda:
         "../environment.yml"
+    params:
+        labels=resolution_labels,
+        about=resolution_about(),
     script:
         "../workflow_scripts/resolution_figure.py"

@@ -26,12 +26,12 @@ rule scale_ladder:
     output:
         csv="results/scale/ladder.csv",
         md="results/scale/ladder.md",
-    params:
-        ladder=scale_params,
     log:
         "logs/scale/ladder.log",
     conda:
         "../environment.yml"
+    params:
+        ladder=scale_params,
     script:
         "../workflow_scripts/scale_ladder.py"
 

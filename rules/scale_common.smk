@@ -9,8 +9,10 @@ RUNG_RULES = ["synthesize", "prepare_dataset", "train", "evaluate"]
 
 def scale_spec():
     if not config.get("scale"):
-        raise WorkflowError("config: no 'scale' block (or 'scale: null', as in configs/paper.yaml); "
-                            "the scale ladder needs one (see config.yaml)")
+        raise WorkflowError(
+            "config: no 'scale' block (or 'scale: null', as in configs/paper.yaml); "
+            "the scale ladder needs one (see config.yaml)"
+        )
     return config["scale"]
 
 
@@ -59,10 +61,10 @@ def declare_rungs():
             continue
         rung = rung_config(name)
         validate(rung, "../schemas/config.schema.yaml")
-        workflow.module(name, snakefile=str(Path(workflow.basedir) / "Snakefile"), config=rung,
-                        prefix=rung_prefix(name).rstrip("/"))
-        workflow.userule(rules=RUNG_RULES, from_module=name, exclude_rules=[],
-                         name_modifier=f"{name}_*")(lambda: None)
+        workflow.module(
+            name, snakefile=str(Path(workflow.basedir) / "Snakefile"), config=rung, prefix=rung_prefix(name).rstrip("/")
+        )
+        workflow.userule(rules=RUNG_RULES, from_module=name, exclude_rules=[], name_modifier=f"{name}_*")(lambda: None)
 
 
 def scale_cells(wildcards):
@@ -76,6 +78,9 @@ def scale_params(wildcards):
     rungs = {}
     for r in scale_spec()["rungs"]:
         rc = rung_config(r)
-        rungs[r] = {"config": {k: rc[k] for k in ("image_size", "networks", "training", "priors", "tables", "padis")},
-                    "contrasts": rung_contrasts(r), "cells": rung_cells(r)}
+        rungs[r] = {
+            "config": {k: rc[k] for k in ("image_size", "networks", "training", "priors", "tables", "padis")},
+            "contrasts": rung_contrasts(r),
+            "cells": rung_cells(r),
+        }
     return {"spec": scale_spec(), "rungs": rungs}

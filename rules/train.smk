@@ -16,14 +16,14 @@ rule train:
         "logs/train/{group}/{prior}.log",
     benchmark:
         "results/benchmarks/train/{group}/{prior}.tsv"
-    params:
-        spec=train_spec,
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../environment.yml"
+    params:
+        spec=train_spec,
     script:
         "../workflow_scripts/train.py"

@@ -8,19 +8,19 @@ rule tune:
         prior=tuning_prior,
     output:
         "results/tuning/{dataset}/{task}/{solver}.csv",
-    params:
-        tuning=tuning_params,
     log:
         "logs/tuning/{dataset}/{task}/{solver}.log",
     benchmark:
         "results/benchmarks/tuning/{dataset}/{task}/{solver}.tsv"
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../environment.yml"
+    params:
+        tuning=tuning_params,
     script:
         "../workflow_scripts/tune.py"
 

@@ -25,21 +25,21 @@ rule evaluate_posterior:
         recons="results/uncertainty/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}-k{samples}.recons.npy",
         options="results/uncertainty/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}-k{samples}.json",
         posterior="results/uncertainty/cells/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}-k{samples}.posterior.npy",
-    params:
-        options=posterior_cell_options,
     log:
         "logs/uncertainty/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}-k{samples}.log",
     benchmark:
         "results/benchmarks/uncertainty/{dataset}/{task}/{solver}/{prior}/{infer}-{pad}-k{samples}.tsv"
     wildcard_constraints:
         samples=r"[1-9]\d*",
+    conda:
+        "../environment.yml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../environment.yml"
+    params:
+        options=posterior_cell_options,
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -50,17 +50,18 @@ rule uncertainty_table:
         recons=uncertainty_files("recons.npy"),
         posterior=uncertainty_files("posterior.npy"),
     output:
-        csv=report("results/uncertainty/calibration.csv", caption="../report/uncertainty_table.rst",
-                   category="Uncertainty"),
+        csv=report(
+            "results/uncertainty/calibration.csv", caption="../report/uncertainty_table.rst", category="Uncertainty"
+        ),
         md="results/uncertainty/calibration.md",
-    params:
-        cells=uncertainty_cells(),
-        zs=config["uncertainty"]["zs"],
-        about=uncertainty_about(),
     log:
         "logs/uncertainty/table.log",
     conda:
         "../environment.yml"
+    params:
+        cells=uncertainty_cells(),
+        zs=config["uncertainty"]["zs"],
+        about=uncertainty_about(),
     script:
         "../workflow_scripts/uncertainty_table.py"
 
@@ -70,16 +71,20 @@ rule uncertainty_figures:
         recons=uncertainty_files("recons.npy"),
         posterior=uncertainty_files("posterior.npy"),
     output:
-        maps=report("results/figures/uncertainty/maps.png", caption="../report/uncertainty_maps.rst",
-                    category="Uncertainty"),
-        reliability=report("results/figures/uncertainty/reliability.png",
-                           caption="../report/uncertainty_reliability.rst", category="Uncertainty"),
-    params:
-        cells=uncertainty_cells(),
-        figure=config["uncertainty"]["figure"],
+        maps=report(
+            "results/figures/uncertainty/maps.png", caption="../report/uncertainty_maps.rst", category="Uncertainty"
+        ),
+        reliability=report(
+            "results/figures/uncertainty/reliability.png",
+            caption="../report/uncertainty_reliability.rst",
+            category="Uncertainty",
+        ),
     log:
         "logs/uncertainty/figures.log",
     conda:
         "../environment.yml"
+    params:
+        cells=uncertainty_cells(),
+        figure=config["uncertainty"]["figure"],
     script:
         "../workflow_scripts/uncertainty_figures.py"
