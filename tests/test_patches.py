@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from patchcore.batching import per_image
 from patchcore.priors.coords import coord_grid
 from patchcore.inverse.patches import (
+    CanvasDenoiser,
     PatchAveragingDenoiser,
     ShiftedGridDenoiser,
     StitchingDenoiser,
@@ -285,3 +286,59 @@ def test_vjp_does_not_modify_its_inputs():
     d.vjp(x, 0.4, (1, 1), g)
     d.denoise(x, 0.4, (1, 1))
     assert torch.equal(x, x0) and torch.equal(g, g0)
+
+
+def _reference_canvas_denoise(d, canvas, sigma, shift, n):
+    """The canvas denoiser written with slices: tile the window ``[s, s + K P)`` of the canvas,
+    add ``D(tile) - tile`` back in place, keep the image region and set the padding to 0."""
+    p, k, m = d.geometry(n)
+    b, c = canvas.shape[:2]
+    window = canvas[:, :, shift[0] : shift[0] + k * p, shift[1] : shift[1] + k * p]
+    tiles = window.reshape(b, c, k, p, k, p).permute(0, 2, 4, 1, 3, 5).reshape(b * k * k, c, p, p)
+    coords = d.tile_coords(n, shift, b, canvas.device, canvas.dtype)
+    delta = d.prior(tiles, per_image(sigma, canvas).repeat_interleave(k * k), coords=coords) - tiles
+    delta = delta.reshape(b, k, k, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, c, k * p, k * p)
+    placed = F.pad(delta, (shift[1], n + 2 * m - shift[1] - k * p, shift[0], n + 2 * m - shift[0] - k * p))
+    inside = torch.zeros_like(canvas)
+    inside[:, :, m : m + n, m : m + n] = 1
+    return (canvas + placed) * inside
+
+
+@pytest.mark.parametrize("n,patch", [(36, 8), (32, 8), (40, 12)])
+@pytest.mark.parametrize("micro", [None, 5])
+def test_canvas_denoiser_equals_reference_value_and_vjp(n, patch, micro):
+    """The canvas the official PaDIS sampler carries: value and VJP equal the sliced reference,
+    for every tile of every shift (padding pixels of the canvas are read, not zero-filled)."""
+    gen = torch.Generator().manual_seed(21)
+    grid = _denoiser(ShiftedGridDenoiser, CoordToyPrior(), patch, "zero", micro)
+    d = CanvasDenoiser(grid, n)
+    size = n + 2 * d.margin
+    canvas = torch.rand(2, 1, size, size, generator=gen, dtype=torch.float64) - 0.2
+    g = torch.randn(2, 1, size, size, generator=gen, dtype=torch.float64)
+    sigma = torch.tensor([0.3, 0.8], dtype=torch.float64)
+    for shift in {(0, 0), (d.margin - 1, 0), d.draw_shift()}:
+        ref = _reference_canvas_denoise(grid, canvas, sigma, shift, n)
+        assert torch.allclose(d.denoise(canvas, sigma, shift), ref, atol=1e-12, rtol=0)
+        c_req = canvas.clone().requires_grad_(True)
+        (ref_grad,) = torch.autograd.grad(_reference_canvas_denoise(grid, c_req, sigma, shift, n), c_req, g)
+        assert ref_grad.abs().sum() > d.crop(ref_grad).abs().sum()  # padding pixels feed image pixels
+        assert torch.allclose(d.vjp(canvas, sigma, shift, g), ref_grad, atol=1e-10, rtol=0)
+
+
+def test_canvas_with_zero_padding_is_the_zero_padded_grid():
+    """On a canvas whose padding is exactly 0, the image region is the zero-padded shifted grid
+    of the image, and the padding of D is 0; an identity prior returns the image region."""
+    gen = torch.Generator().manual_seed(22)
+    x = torch.rand(2, 1, 36, 36, generator=gen, dtype=torch.float64)
+    grid = _denoiser(ShiftedGridDenoiser, CoordToyPrior(), 8, "zero", 7)
+    d = CanvasDenoiser(grid, 36)
+    out = d.denoise(d.pad(x), 0.4, (3, 2))
+    assert torch.allclose(d.crop(out), grid.denoise(x, 0.4, (3, 2)), atol=1e-12, rtol=0)
+    padding = out.clone()
+    d.crop(padding).zero_()
+    assert not padding.any()
+    ident = CanvasDenoiser(_denoiser(ShiftedGridDenoiser, identity_prior, 8, "zero", None), 36)
+    noisy = torch.randn(1, 1, 36 + 2 * ident.margin, 36 + 2 * ident.margin, generator=gen)
+    assert torch.equal(ident.crop(ident(noisy, 0.5)), ident.crop(noisy))
+    with pytest.raises(ValueError, match="canvases"):
+        d.denoise(x, 0.4, (0, 0))

@@ -119,14 +119,16 @@ class ShiftedGridDenoiser:
             raise ValueError(f"grid shift {shift} outside [0, {m}] for image {n} and patch {self.patch}")
 
     # -- streamed tiles (no padded copy of the image) -------------------------------------------
-    def _tile_index(self, n, shift, start, stop, device):
-        """Where tiles ``start:stop`` of the ``B*K*K`` tiles read the unpadded ``n x n`` image.
+    def _tile_index(self, n, shift, start, stop, device, offset=0):
+        """Where tiles ``start:stop`` of the ``B*K*K`` tiles read their pixels.
 
         Returns ``(b, rows, cols, inside)``: image index ``(t, 1, 1)``, row ``(t, P, 1)`` and
-        column ``(t, 1, P)`` indices into the image, and ``inside`` ``(t, P, P)`` (True where
-        the tile pixel lies in the image). Outside the image, ``'reflect'`` mirrors about the
-        border pixel without repeating it (as ``F.pad(mode='reflect')``; valid since ``M < N``),
-        ``'zero'`` clamps (the pixel is then masked out).
+        column ``(t, 1, P)`` indices, and ``inside`` ``(t, P, P)`` (True where the tile pixel
+        lies in the ``n x n`` image). With ``offset`` 0 the indices point into the unpadded
+        image: outside it, ``'reflect'`` mirrors about the border pixel without repeating it
+        (as ``F.pad(mode='reflect')``; valid since ``M < N``), ``'zero'`` clamps (the pixel is
+        then masked out). With ``offset`` M they point into a canvas padded by M pixels, which
+        holds every tile pixel (:class:`CanvasDenoiser`).
         """
         p, k, m = self.geometry(n)
         t = torch.arange(start, stop, device=device)
@@ -135,7 +137,9 @@ class ShiftedGridDenoiser:
         rows = (shift[0] - m + (loc // k) * p)[:, None] + offsets  # (t, P) image rows, may be outside
         cols = (shift[1] - m + (loc % k) * p)[:, None] + offsets
         inside = ((rows >= 0) & (rows < n))[:, :, None] & ((cols >= 0) & (cols < n))[:, None, :]
-        if self.pad_mode == "reflect":
+        if offset:
+            rows, cols = rows + offset, cols + offset
+        elif self.pad_mode == "reflect":
             rows = torch.where(rows < 0, -rows, torch.where(rows >= n, 2 * (n - 1) - rows, rows))
             cols = torch.where(cols < 0, -cols, torch.where(cols >= n, 2 * (n - 1) - cols, cols))
         else:
@@ -179,20 +183,24 @@ class ShiftedGridDenoiser:
         the output; apart from the output, memory is that of one micro-batch.
         """
         self._check(x)
-        n, batch = x.shape[-1], x.shape[0]
-        self._check_shift(n, shift)
+        self._check_shift(x.shape[-1], shift)
+        return self._add_tiles(x, x.clone(), x.shape[-1], sigma, shift, offset=0)
+
+    def _add_tiles(self, src, out, n, sigma, shift, offset):
+        """``out += D(tile) - tile`` on the image pixels of every tile read from ``src``: the
+        ``n x n`` image itself (``offset`` 0) or a canvas padded by ``offset`` pixels."""
+        batch = src.shape[0]
         p, k, m = self.geometry(n)
-        sigmas = per_image(sigma, x)  # per image: a (B*K*K,) tile list would grow with N
-        out = x.clone()
+        sigmas = per_image(sigma, src)  # per image: a (B*K*K,) tile list would grow with N
         for start, stop in micro_batches(batch * k * k, self.micro_batch):
-            coords = self.tile_coords(n, shift, batch, x.device, x.dtype, start, stop)
+            coords = self.tile_coords(n, shift, batch, src.device, src.dtype, start, stop)
             s = self._slice_sigmas(sigmas, k * k, start, stop)  # (t,) noise level of each tile
             if m == 0:  # whole image: the tiles are the images themselves
-                t = x[start:stop]
+                t = src[start:stop]
                 out[start:stop] += self.prior(t, s, coords=coords) - t
                 continue
-            index = self._tile_index(n, shift, start, stop, x.device)
-            t = self._gather(x, index, masked=self.pad_mode == "zero")
+            index = self._tile_index(n, shift, start, stop, src.device, offset)
+            t = self._gather(src, index, masked=self.pad_mode == "zero" and not offset)
             self._scatter_add(out, index, self.prior(t, s, coords=coords) - t, inside_only=True)
         return out
 
@@ -210,30 +218,95 @@ class ShiftedGridDenoiser:
         is that of one micro-batch whatever the image size.
         """
         self._check(x)
-        n, batch = x.shape[-1], x.shape[0]
-        self._check_shift(n, shift)
+        self._check_shift(x.shape[-1], shift)
+        # The identity of the skip "x +", then the tiles' part.
+        return self._add_tile_vjp(x.detach(), grad_out, grad_out.detach().clone(), x.shape[-1], sigma, shift, 0)
+
+    def _add_tile_vjp(self, src, grad_out, g_src, n, sigma, shift, offset):
+        """``g_src += `` the tiles' part of ``(dD/d src)^T grad_out`` (``src`` the image, or a
+        canvas padded by ``offset`` pixels: :meth:`_add_tiles`)."""
+        batch = src.shape[0]
         p, k, m = self.geometry(n)
-        x = x.detach()
-        sigmas = per_image(sigma, x)
-        g_x = grad_out.detach().clone()  # the identity of the skip "x +"
+        sigmas = per_image(sigma, src)
+        masked = self.pad_mode == "zero" and not offset
         for start, stop in micro_batches(batch * k * k, self.micro_batch):
-            coords = self.tile_coords(n, shift, batch, x.device, x.dtype, start, stop)
+            coords = self.tile_coords(n, shift, batch, src.device, src.dtype, start, stop)
             s = self._slice_sigmas(sigmas, k * k, start, stop)  # (t,) noise level of each tile
             if m == 0:
-                t, g_delta, index = x[start:stop], grad_out[start:stop], None
+                t, g_delta, index = src[start:stop], grad_out[start:stop], None
             else:
-                index = self._tile_index(n, shift, start, stop, x.device)
-                t = self._gather(x, index, masked=self.pad_mode == "zero")
+                index = self._tile_index(n, shift, start, stop, src.device, offset)
+                t = self._gather(src, index, masked=masked)
                 g_delta = self._gather(grad_out, index, masked=True)
             t = t.detach().requires_grad_(True)
             with torch.enable_grad():
                 out = self.prior(t, s, coords=coords) - t
                 (g_t,) = torch.autograd.grad(out, t, g_delta)
             if m == 0:
-                g_x[start:stop] += g_t
+                g_src[start:stop] += g_t
             else:
-                self._scatter_add(g_x, index, g_t, inside_only=self.pad_mode == "zero")
-        return g_x
+                self._scatter_add(g_src, index, g_t, inside_only=masked)
+        return g_src
+
+
+class CanvasDenoiser:
+    """A shifted-grid denoiser on the padded canvas a sampler carries (the official PaDIS code).
+
+    The sampler's state is the image padded by ``M = K P - N`` pixels on every side, shape
+    ``(B, C, N + 2M, N + 2M)``, so the padding is part of the Langevin state and carries noise
+    of about ``sigma_t``, as the zero-padded training crops did (zeros plus noise). Each call
+    draws a shift ``s`` in ``[0, M-1]^2`` and denoises the ``K*K`` tiles of the canvas window
+    ``[s, s + K P)``; the result is ``canvas + sum_tiles (D(tile) - tile)`` on the image region
+    and exactly 0 on the padding (the official sampler's fill, so the score there pulls the
+    padding towards the zero it was trained with). ``patch='full'`` (``M = 0``): the canvas is
+    the image and this is the whole-image denoiser.
+    """
+
+    def __init__(self, grid: ShiftedGridDenoiser, image_size: int):
+        self.grid = grid
+        self.image_size = int(image_size)
+        self.margin = grid.geometry(self.image_size)[2]
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """The canvas ``(B, C, N + 2M, N + 2M)`` of image ``x``, zero padding."""
+        m = self.margin
+        return torch.nn.functional.pad(x, (m, m, m, m)) if m else x
+
+    def crop(self, canvas: torch.Tensor) -> torch.Tensor:
+        """The image region ``(B, C, N, N)`` of a canvas."""
+        m, n = self.margin, self.image_size
+        return canvas[..., m : m + n, m : m + n]
+
+    def _check(self, canvas):
+        size = self.image_size + 2 * self.margin
+        if canvas.dim() != 4 or tuple(canvas.shape[-2:]) != (size, size):
+            raise ValueError(f"CanvasDenoiser: expected (B, C, {size}, {size}) canvases, got {tuple(canvas.shape)}")
+
+    def draw_shift(self, size: Optional[int] = None) -> tuple[int, int]:
+        """A new grid shift (``size`` is ignored: the image size is fixed)."""
+        return self.grid.draw_shift(self.image_size)
+
+    def denoise(self, canvas: torch.Tensor, sigma: Union[float, torch.Tensor], shift: tuple[int, int]
+        ) -> torch.Tensor:
+        """``D`` of the canvas for a given shift: denoised image region, zero padding."""
+        self._check(canvas)
+        self.grid._check_shift(self.image_size, shift)
+        out = torch.zeros_like(canvas)
+        self.crop(out).copy_(self.crop(canvas))
+        return self.grid._add_tiles(canvas, out, self.image_size, sigma, shift, offset=self.margin)
+
+    def __call__(self, canvas: torch.Tensor, sigma: Union[float, torch.Tensor]) -> torch.Tensor:
+        return self.denoise(canvas, sigma, self.draw_shift())
+
+    def vjp(self, canvas: torch.Tensor, sigma: Union[float, torch.Tensor], shift: tuple[int, int],
+            grad_out: torch.Tensor) -> torch.Tensor:
+        """``(dD/d canvas)^T grad_out``: the skip's identity on the image region (the padding of
+        ``D`` is constant), plus every tile's gradient scattered onto the canvas pixels it read."""
+        self._check(canvas)
+        self.grid._check_shift(self.image_size, shift)
+        g = torch.zeros_like(canvas)
+        self.crop(g).copy_(self.crop(grad_out))
+        return self.grid._add_tile_vjp(canvas.detach(), grad_out, g, self.image_size, sigma, shift, self.margin)
 
 
 class StitchingDenoiser(ShiftedGridDenoiser):
@@ -300,12 +373,13 @@ def denoise_vjp(denoiser: Callable, x: torch.Tensor, sigma: Union[float, torch.T
 
     Returns ``(x0hat, loss, grad)`` with ``x0hat = D(x, sigma)`` (one grid shift drawn),
     ``loss = loss_fn(x0hat)`` (a scalar tensor) and ``grad = d loss / d x`` (shape of ``x``).
-    For a :class:`ShiftedGridDenoiser` the denoiser runs once without a graph, ``dL/dD`` is
-    taken on the detached output, then each micro-batch of tiles is recomputed with a graph
-    and back-propagated alone (:meth:`ShiftedGridDenoiser.vjp`). Any other denoiser is
-    differentiated all at once by autograd.
+    For a :class:`ShiftedGridDenoiser` (or a :class:`CanvasDenoiser` around one) the denoiser
+    runs once without a graph, ``dL/dD`` is taken on the detached output, then each
+    micro-batch of tiles is recomputed with a graph and back-propagated alone
+    (:meth:`ShiftedGridDenoiser.vjp`). Any other denoiser is differentiated all at once by
+    autograd.
     """
-    if isinstance(denoiser, ShiftedGridDenoiser):
+    if isinstance(denoiser, (ShiftedGridDenoiser, CanvasDenoiser)):
         shift = denoiser.draw_shift(x.shape[-1])
         with torch.no_grad():
             x0 = denoiser.denoise(x.detach(), sigma, shift)

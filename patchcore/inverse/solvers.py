@@ -9,12 +9,14 @@ noise std on the same scale. Returns the reconstruction ``(B, C, N, N)`` (not cl
 ``callback``, if given, is called after every step with a dict ``{i, x, denoised, sigma}``.
 
 All solvers start from ``init='noise'`` (``x = c + sigma_0 n``, ``c = 0.5`` for magnitude
-images, 0 for complex ones) or ``init='baseline'`` (``x = op.baseline(y) + sigma_0 n``; the
-PaDIS "no position + init" ablation; pair it with a smaller ``sigma_max``).
+images, 0 for complex ones), ``init='baseline'`` (``x = op.baseline(y) + sigma_0 n``; the
+PaDIS "no position + init" ablation; pair it with a smaller ``sigma_max``) or
+``init='baseline_clipped'`` (the baseline clipped to the image range, no noise: the official
+PaDIS start, the PaDIS sampler's default).
 """
 
 import math
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import torch
 
@@ -22,19 +24,22 @@ from patchcore.batching import per_image, randn_like
 from patchcore.inverse import schedules
 from patchcore.inverse.classical import admm_tv
 from patchcore.inverse.operators import Operator
-from patchcore.inverse.patches import denoise_vjp
+from patchcore.inverse.patches import CanvasDenoiser, ShiftedGridDenoiser, denoise_vjp
 from patchcore.inverse.schedules import Need
 
 
 def _initial(y, op, sigma0, generator, init):
-    """Starting image: ``c + sigma0 n`` (``init='noise'``) or ``baseline(y) + sigma0 n``."""
+    """Starting image: ``c + sigma0 n`` (``init='noise'``), ``baseline(y) + sigma0 n``
+    (``'baseline'``) or the baseline clipped to the image range, no noise (``'baseline_clipped'``)."""
     base = op.baseline(y).detach()
+    if init == "baseline_clipped":  # the official PaDIS start: clip(FBP, 0, 1), no noise
+        return base.clamp(0, 1) if base.shape[1] == 1 else base
     if init == "noise":
         centre = torch.full_like(base, 0.5 if base.shape[1] == 1 else 0.0)
     elif init == "baseline":
         centre = base
     else:
-        raise ValueError(f"init must be 'noise' or 'baseline', got {init!r}")
+        raise ValueError(f"init must be 'noise', 'baseline' or 'baseline_clipped', got {init!r}")
     return centre + float(sigma0) * randn_like(base, generator)
 
 
@@ -125,44 +130,87 @@ def diffpir(denoiser: Optional[Callable], y: torch.Tensor, op: Operator, sigmas:
     return x
 
 
+def _canvas(denoiser, image_size, carry):
+    """``(denoiser, pad, crop)`` of the state a PaDIS sampler carries: with ``carry`` and a
+    shifted-grid denoiser, its padded canvas (:class:`patchcore.inverse.patches.CanvasDenoiser`,
+    the official code); otherwise the image itself (identity pad and crop)."""
+    if carry and isinstance(denoiser, ShiftedGridDenoiser):
+        canvas = CanvasDenoiser(denoiser, image_size)
+        return canvas, canvas.pad, canvas.crop
+    return denoiser, (lambda x: x), (lambda x: x)
+
+
+def _padis_data_gradient(denoiser, x, s, op, y, crop, data_step):
+    """``(d, g)``: the denoised state ``d = D(x, s)`` (one grid shift) and the data term's
+    gradient ``g`` w.r.t. ``x``, on the image region of ``d``.
+
+    ``'norm'`` (official code): ``g = grad_x ||A d(x) - y||`` per image;
+    ``'squared'`` (the slide): ``g = grad_x ||A d(x) - y||^2 / ||A d(x) - y||``, i.e. twice the former.
+    """
+    if data_step == "norm":
+        d, _, grad = denoise_vjp(denoiser, x, s, lambda v: _residual_norms(op, crop(v), y).sum())
+        return d, grad
+    d, _, grad = denoise_vjp(denoiser, x, s, lambda v: ((op.A(crop(v)) - y) ** 2).flatten(1).sum(1).sum())
+    residual = _residual_norms(op, crop(d), y).clamp_min(1e-12)
+    return d, per_image(1.0 / residual, x, view=True) * grad
+
+
+# The PaDIS sampler's named deviations from the official code (docs/solver_fidelity.md), the
+# first value of each the official one: noise='slide' draws z ~ N(0, sigma_t^2 I) with sigma_t on
+# the network's [-1, 1] scale (the talk's slide; injected std 2 sqrt(eps) sigma_t^2 on our scale,
+# which under-disperses) instead of unit z (std sqrt(eps) sigma_t: annealed Langevin, whose
+# stationary law is the prior); data_step='squared' is the slide's zeta / ||r|| grad ||r||^2.
+PADIS_OPTIONS = {"noise": ("unit", "slide"), "data_step": ("norm", "squared")}
+
+
+def _check_padis_options(noise, data_step):
+    for key, value in (("noise", noise), ("data_step", data_step)):
+        if value not in PADIS_OPTIONS[key]:
+            raise ValueError(f"padis: {key} must be one of {PADIS_OPTIONS[key]}, got {value!r}")
+
+
+def _langevin_step(x, d, grad, s, zeta, eps, z_std, generator):
+    """One PaDIS iteration after denoising: score ``(d - x) / s^2``, data step ``x -= zeta g``,
+    Langevin step ``x += alpha/2 score + sqrt(alpha) z_std n`` with ``alpha = eps s^2``."""
+    score = (d - x) / s**2
+    x = x - per_image(zeta, x, view=True) * grad
+    alpha = float(eps) * s**2
+    return (x + 0.5 * alpha * score + math.sqrt(alpha) * z_std * randn_like(x, generator)).detach()
+
+
 def padis(denoiser: Optional[Callable], y: torch.Tensor, op: Operator, sigmas: torch.Tensor, *,
           generator: Optional[torch.Generator], sigma_y: float,
-          callback: Optional[Callable[[dict], None]] = None, inner: int = 10, zeta: float = 0.3,
-          eps: float = 0.5, init: str = "noise", noise: str = "slide") -> torch.Tensor:
-    """PaDIS sampler (Hu et al. 2024, the "DPS with Langevin dynamics" slide algorithm).
+          callback: Optional[Callable[[dict], None]] = None, inner: int = 10,
+          zeta: Union[float, torch.Tensor] = 0.3, eps: float = 0.5, init: str = "baseline_clipped",
+          noise: str = "unit", data_step: str = "norm", canvas: bool = True, final_noise: bool = False
+          ) -> torch.Tensor:
+    """PaDIS sampler (Hu et al. 2024) as the official code runs it (``inverse_nodist.py``, ``dps``):
+    annealed Langevin dynamics with a DPS data step; the defaults are the official ones.
 
-    For each level ``sigma_t`` (decreasing) and each of ``inner`` iterations: a new grid shift
-    and patch denoising ``d = D(x, sigma_t)`` (lines 3-9, one NFE); score ``s = (d - x) /
-    sigma_t^2`` (line 10); data term ``x -= zeta_t grad_x ||A d(x) - y||^2`` with ``zeta_t =
-    zeta / ||A d(x) - y||`` (line 11, per image); Langevin update with ``alpha_t = eps
-    sigma_t^2``: ``x += alpha_t/2 s + sqrt(alpha_t) z`` (lines 12-14).
-
-    ``noise='slide'``: ``z ~ N(0, sigma_t^2 I)`` as on the slide, with ``sigma_t`` on the
-    network's ``[-1, 1]`` scale (twice ours), so the injected noise has std ``2 sqrt(eps)
-    sigma_t^2`` on the ``[0, 1]`` scale; ``noise='unit'``: ``z ~ N(0, I)`` (annealed Langevin,
-    Song & Ermon 2019), std ``sqrt(eps) sigma_t``. NFE = ``len(sigmas) * inner``. ``sigma_y`` is
-    unused (kept for the common signature).
+    State: the image padded by the shifted grid's ``M`` pixels (``canvas=True``: the padding is
+    part of the state and carries noise, :class:`patchcore.inverse.patches.CanvasDenoiser`),
+    started at ``init``. Per level ``sigma_t``, ``inner`` times (one NFE each): a new grid shift
+    and ``d = D(x, sigma_t)``, then :func:`_langevin_step` with the data gradient of
+    :func:`_padis_data_gradient` on the image region; no Langevin noise at the last level unless
+    ``final_noise``. Returns the image region. ``zeta`` may be a ``(B,)`` tensor (one step size per
+    image: a validation search in one batch). Deviations by name: :data:`PADIS_OPTIONS`,
+    ``canvas=False`` (noise-free padding filled at every call), ``final_noise=True``.
+    ``sigma_y`` is unused (kept for the common signature).
     """
-    if noise not in ("slide", "unit"):
-        raise ValueError(f"padis: noise must be 'slide' or 'unit', got {noise!r}")
+    _check_padis_options(noise, data_step)
     levels = _levels(sigmas)
-    x = _initial(y, op, levels[0], generator, init)
-    k = 0
-    for s in levels:
+    base = _initial(y, op, levels[0], generator, init)
+    den, pad, crop = _canvas(denoiser, base.shape[-1], canvas)
+    x, k = pad(base), 0
+    for i, s in enumerate(levels):
+        z_std = (2 * s if noise == "slide" else 1.0) if (i + 1 < len(levels) or final_noise) else 0.0
         for _ in range(int(inner)):
-            # Lines 3-9 and 11: shifted-grid denoising and the gradient of the squared residual.
-            d, _, grad = denoise_vjp(denoiser, x, s, lambda v: ((op.A(v) - y) ** 2).flatten(1).sum(1).sum())
-            residual = _residual_norms(op, d, y).clamp_min(1e-12)
-            score = (d - x) / s**2
-            x = x - per_image(float(zeta) / residual, x, view=True) * grad
-            # Lines 12-14: Langevin step with alpha_t = eps * sigma_t^2.
-            alpha = float(eps) * s**2
-            z_std = 2 * s if noise == "slide" else 1.0
-            x = (x + 0.5 * alpha * score + math.sqrt(alpha) * z_std * randn_like(x, generator)).detach()
+            d, grad = _padis_data_gradient(den, x, s, op, y, crop, data_step)
+            x = _langevin_step(x, d, grad, s, zeta, eps, z_std, generator)
             if callback is not None:
-                callback({"i": k, "x": x, "denoised": d, "sigma": s})
+                callback({"i": k, "x": crop(x), "denoised": crop(d), "sigma": s})
             k += 1
-    return x
+    return crop(x)
 
 
 # What schedule each solver takes (patchcore.inverse.schedules.Need; None: no schedule).
