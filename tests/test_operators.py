@@ -122,3 +122,15 @@ def test_mri_mask_and_zero_filled():
     x = torch.rand(1, 1, 64, 64, dtype=torch.float64)
     full = make_operator("mri4x", 64, acceleration=1)
     assert torch.allclose(full.baseline(full.A(x)), x, atol=1e-6)
+
+
+@pytest.mark.parametrize("n,expected", [(64, 5), (128, 10), (256, 20), (16, 1)])
+def test_ct_views_stated_at_another_size_scale_with_the_image(n, expected):
+    """"20 views at 256 px" keeps views / N (the undersampling relative to the pi N / 2 views of
+    full sampling): 5 views at 64 px, 10 at 128, 20 at 256, never fewer than 1."""
+    op = make_operator("ct20", n, views_at=256)
+    assert op.n_angles == expected and op.A(torch.zeros(1, 1, n, n)).shape == (1, 1, expected, 2 * n)
+    assert make_operator("ct8", 64, views_at=256).n_angles == 2
+    assert make_operator("ct20", 64).n_angles == 20  # literal counts stay available
+    with pytest.raises(ValueError, match="views_at"):
+        make_operator("ct20", 64, views_at=0)

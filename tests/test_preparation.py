@@ -102,3 +102,20 @@ def test_slices_of_mri_and_ct_entries():
     hu = rng.uniform(-1000, 1000, size=(2, 16, 16))
     images, width = prep.ct_slices(hu, {"window": [-160, 240]}, 8)
     assert images.shape == (2, 1, 8, 8) and width == 400.0 and 0 <= images.min() and images.max() <= 1
+
+
+def test_ct_minmax_normalises_each_slice_over_its_own_range():
+    """``window: minmax`` (the official PaDIS preprocessing): every slice spans exactly [0, 1]
+    whatever its HU range, padding below air counts as air, the width of each slice is returned
+    and the manifest gets one constant per slice."""
+    rng = np.random.default_rng(1)
+    hu = np.stack([rng.uniform(-1000, 500, (16, 16)), rng.uniform(-900, 1500, (16, 16))]).astype(np.float32)
+    hu[1, 0, 0] = -3024.0  # outside the field of view
+    images, widths = prep.ct_slices(hu, {"window": "minmax"}, 16)
+    assert images.shape == (2, 1, 16, 16)
+    assert np.allclose(images.min(axis=(1, 2, 3)), 0) and np.allclose(images.max(axis=(1, 2, 3)), 1)
+    assert widths[1] == pytest.approx(hu[1].max() - prep.AIR_HU)
+    assert widths[0] == pytest.approx(hu[0].max() - hu[0].min())
+    splits, rows = prep.collect_splits({"train": ["p1"]}, lambda name, split: (images, [3, 4], widths), (1, 16, 16))
+    assert [r["norm_constant"] for r in rows] == pytest.approx(list(widths))
+    assert "own [min, max]" in prep.normalisation_sentence({"format": "aapm", "window": "minmax"})

@@ -123,8 +123,25 @@ def window_ct(hu: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((np.asarray(hu, dtype=np.float32) - lo) / (hi - lo), 0, 1)
 
 
+AIR_HU = -1024.0  # the lowest value a CT slice's range starts at (padding outside the field of view is below)
+
+
+def minmax_ct(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each slice of ``hu`` ``(n, H, W)`` mapped linearly from its own ``[min, max]`` to [0, 1], as
+    the official PaDIS preprocessing normalises each slice over its full range; values below air
+    (``AIR_HU``, e.g. padding outside the field of view) count as air. Returns the images and each
+    slice's width ``max - min`` in HU."""
+    hu = np.maximum(np.asarray(hu, dtype=np.float32), AIR_HU)
+    lo = hu.min(axis=(1, 2), keepdims=True)
+    width = np.maximum(hu.max(axis=(1, 2), keepdims=True) - lo, 1e-6)
+    return (hu - lo) / width, width.reshape(-1)
+
+
 def normalisation_sentence(entry: Mapping[str, Any]) -> str:
     """The normalisation rule of a dataset's config entry, as one sentence (stored in attrs)."""
+    if entry["format"] == "aapm" and entry["window"] == "minmax":
+        return ("CT Hounsfield units of each slice mapped linearly from the slice's own [min, max] to [0, 1] "
+                f"(values below {AIR_HU:g} HU count as air), as the official PaDIS preprocessing.")
     if entry["format"] == "aapm":
         lo, hi = entry["window"]
         return f"CT Hounsfield units mapped linearly from the window [{lo}, {hi}] HU to [0, 1], clipped."
@@ -187,20 +204,25 @@ def mri_slices(images: np.ndarray, entry: Mapping[str, Any], size: int) -> tuple
     return images[:, None], const
 
 
-def ct_slices(hu: np.ndarray, entry: Mapping[str, Any], size: int) -> tuple[np.ndarray, float]:
-    """Selected slices of one CT patient in Hounsfield units: crop, resize, window to [0, 1].
+def ct_slices(hu: np.ndarray, entry: Mapping[str, Any], size: int) -> tuple[np.ndarray, Any]:
+    """Selected slices of one CT patient in Hounsfield units: crop, resize, map to [0, 1] through
+    the entry's ``window`` (``[lo, hi]`` HU, or ``minmax``: each slice over its own range).
 
     Returns:
-        ``(images, width)``: float32 ``(n, 1, size, size)``; the window width in HU.
+        ``(images, width)``: float32 ``(n, 1, size, size)``; the window width in HU (one per
+        slice for ``minmax``).
     """
     if entry.get("crop"):
         hu = center_crop(hu, entry["crop"])
+    if entry["window"] == "minmax":
+        images, widths = minmax_ct(resize(hu, size))
+        return images[:, None], widths
     lo, hi = entry["window"]
     return window_ct(resize(hu, size), lo, hi)[:, None], float(hi - lo)
 
 
-# read(name, split) -> (images (n, C, S, S), slice indices, normalisation constant)
-VolumeReader = Callable[[str, str], tuple[np.ndarray, Sequence[int], float]]
+# read(name, split) -> (images (n, C, S, S), slice indices, normalisation constant(s))
+VolumeReader = Callable[[str, str], tuple[np.ndarray, Sequence[int], Any]]
 
 
 def collect_splits(parts: Mapping[str, Sequence[str]], read: VolumeReader, image_shape: tuple[int, int, int]
@@ -210,7 +232,7 @@ def collect_splits(parts: Mapping[str, Sequence[str]], read: VolumeReader, image
     Args:
         parts: ``{split: volume names}`` (:func:`split_entry`).
         read: ``read(name, split)`` returns one volume's selected slices, their indices in the
-            volume and its normalisation constant (the reader holds the file I/O).
+            volume and its normalisation constant, or one per slice (the reader holds the file I/O).
         image_shape: ``(C, S, S)``, the shape of an empty split's slices.
     Returns:
         ``({split: (n, C, S, S)}, rows)`` with one manifest row per slice: ``split, index,
@@ -221,8 +243,9 @@ def collect_splits(parts: Mapping[str, Sequence[str]], read: VolumeReader, image
         images = []
         for name in names:
             imgs, idx, const = read(name, split)
+            consts = np.broadcast_to(np.asarray(const, dtype=np.float64), (len(idx),))  # one, or one per slice
             rows += [dict(split=split, index=len(images) + j, source_file=name, slice_index=s,
-                          norm_constant=const) for j, s in enumerate(idx)]
+                          norm_constant=float(consts[j])) for j, s in enumerate(idx)]
             images += list(imgs)
         splits[split] = np.stack(images) if images else np.zeros((0, *image_shape), np.float32)
     return splits, rows

@@ -209,6 +209,19 @@ class Deblur(Operator):
 # Parallel-beam CT.
 
 
+def scaled_views(n_angles: int, image_size: int, views_at: Optional[int] = None) -> int:
+    """Views of a sparse-view task stated as ``n_angles`` at ``views_at`` pixels, on
+    ``image_size`` pixels: ``max(1, round(n_angles * image_size / views_at))`` (``n_angles``
+    itself when ``views_at`` is None)."""
+    if int(n_angles) <= 0:
+        raise ValueError(f"operator 'ct': n_angles must be positive, got {n_angles}")
+    if views_at is None:
+        return int(n_angles)
+    if int(views_at) <= 0:
+        raise ValueError(f"operator 'ct': views_at must be a positive image size, got {views_at}")
+    return max(1, round(int(n_angles) * int(image_size) / int(views_at)))
+
+
 class ParallelBeamCT(Operator):
     """Parallel-beam Radon transform with ``n_angles`` views in ``[0, pi)``.
 
@@ -221,16 +234,20 @@ class ParallelBeamCT(Operator):
     linear ``A``). Sinogram shape ``(B, C, n_angles, detector_bins)``.
 
     Baseline: filtered back-projection with a Hann-windowed ramp filter.
+
+    ``views_at``: ``n_angles`` is stated for images of ``views_at`` pixels and scaled to this
+    image size, ``round(n_angles * image_size / views_at)`` views (at least 1): the same
+    undersampling relative to the ``pi N / 2`` views full sampling needs, so "20 views at 256
+    px" is 5 views at 64 px and 10 at 128 px. None: ``n_angles`` views at every size.
     """
 
     name = "ct"
     cg_iters = 30
 
     def __init__(self, image_size: int, n_angles: int = 20, detector_bins: Optional[int] = None,
-                 oversample: float = 2.0, angle_chunk: int = 8):
+                 oversample: float = 2.0, angle_chunk: int = 8, views_at: Optional[int] = None):
         super().__init__(image_size)
-        if int(n_angles) <= 0:
-            raise ValueError(f"operator 'ct': n_angles must be positive, got {n_angles}")
+        n_angles = scaled_views(n_angles, self.image_size, views_at)
         n = self.image_size
         self.n_angles = int(n_angles)
         self.detector_bins = int(detector_bins or 2 * n)
