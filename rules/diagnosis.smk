@@ -1,4 +1,4 @@
-# Diagnosis of patch inference with a whole-trained prior (README, "Why the whole-trained prior
+# Diagnosis of patch inference with a whole-trained prior (docs/results.md, "Why the whole-trained prior
 # fails on small tiles"): held-out denoising by both Table 1 priors on tiles vs whole images,
 # plus the experiments that separate context, attention, network input size and intensity.
 # Not part of `all`: `snakemake results/figures/diagnosis_tiles.png`.
