@@ -11,8 +11,9 @@ with two versions of the PaDIS sampler:
 - ``official``: the official code's (unit Langevin noise, the padded canvas in the state, data
   step zeta grad ||r||, 100 levels x 10 = 1000 NFE from sigma 10 to 0.003; our images and
   sigmas are on the official [0, 1] scale, so the schedule carries over unchanged);
-- ``official, noise-free padding`` (patch rows of the 20-view tasks only): the official
-  sampler with ``canvas=False``, to isolate the padding noise; the official zeta, not re-tuned.
+- ``official, noise-free padding`` (``--experiment padding``, patch rows of the 20-view tasks):
+  the official sampler with ``canvas=False``, to isolate the padding noise; the official
+  sampler's zeta, not re-tuned.
 
 Tasks: 20 and 8 views as literal counts (``ct20``, ``ct8``) and as the paper's undersampling
 (``ct20at256``, ``ct8at256``: 20 and 8 views at 256 px, i.e. 5 and 2 views at 64 px). Each
@@ -22,11 +23,15 @@ way. Measurements are those of the grid (``patchcore.experiments.grid.measuremen
 every row of a task sees the same data. Rows run batched (one batch of images per solver
 call), not image by image as in the grid: statistically the same, not the same random draws.
 
+``--experiment nfe`` runs the official sampler at 60, 200 and 1000 NFE (6, 20 and 100 levels of
+10 inner iterations, zeta chosen on validation at each) for the NFE budget of the demo (issue 20
+item 5).
+
 Run after the priors exist (``snakemake results/priors/ct/{whole,padis,padis-nocoords}/model.safetensors``):
     python benchmarks/padis_settling.py --tasks ct20 ct8          # one process per task list
     python benchmarks/padis_settling.py --report                  # the table from every task's file
-Results: benchmarks/results/padis_settling/<task>.json (resumable: finished entries are kept),
-benchmarks/results/padis_settling.md (table and contrasts).
+Results: benchmarks/results/padis_<experiment>/<task>.json (resumable: finished entries are
+kept), benchmarks/results/padis_<experiment>.md (table and contrasts).
 """
 
 import argparse
@@ -48,7 +53,7 @@ from patchcore.io.checkpoint import load_prior
 from patchcore.io.prepared import read_split
 from patchcore.seeds import derived_seed
 
-OUT = Path("benchmarks/results/padis_settling")
+RESULTS = Path("benchmarks/results")
 SIGMA_Y = 0.002
 TASKS = {"ct20": {"n_angles": 20}, "ct8": {"n_angles": 8},
          "ct20at256": {"n_angles": 20, "views_at": 256}, "ct8at256": {"n_angles": 8, "views_at": 256}}
@@ -59,9 +64,18 @@ SAMPLERS = {
     "previous": {"levels": 20, "inner": 3, "sigma_max": 0.3, "options": PREVIOUS, "zetas": [0.3, 1.0, 3.0, 10.0]},
     "official": {"levels": 100, "inner": 10, "sigma_max": 10.0, "sigma_min": 0.003, "options": {},
                  "zetas": [0.1, 0.3, 1.0]},
-    "official, noise-free padding": {"levels": 100, "inner": 10, "sigma_max": 10.0, "sigma_min": 0.003,
-                                     "options": {"canvas": False}, "zeta_from": "official"},
 }
+# The official sampler with noise-free padding (canvas=False), the official zeta: isolates the
+# padding noise (``--experiment padding``; patch rows of the 20-view tasks).
+PADDING_SAMPLERS = {"official, noise-free padding": {"levels": 100, "inner": 10, "sigma_max": 10.0,
+                                                     "sigma_min": 0.003, "options": {"canvas": False},
+                                                     "zeta_from": "official"}}
+_OFFICIAL = {"sigma_max": 10.0, "sigma_min": 0.003, "inner": 10, "options": {}}
+NFE_SAMPLERS = {f"official, {10 * levels} NFE": {**_OFFICIAL, "levels": levels, "zetas": zetas}
+                for levels, zetas in ((6, [1.0, 3.0, 10.0]), (20, [0.3, 1.0, 3.0]), (100, [0.1, 0.3, 1.0]))}
+# experiment -> (its samplers, the folder of results it writes to)
+EXPERIMENTS = {"settling": (SAMPLERS, "padis_settling"), "padding": (PADDING_SAMPLERS, "padis_settling"),
+               "nfe": (NFE_SAMPLERS, "padis_nfe")}
 TV_LAMS = [1e-5, 1e-4, 1e-3, 1e-2]
 
 
@@ -125,12 +139,12 @@ def padis_entry(prior, infer, op, task, row, name, spec, data, done):
     return entry
 
 
-def entries_for(task):
+def entries_for(task, samplers):
     """(key, kind, row, sampler) of every entry of one task: baselines, then each row's samplers
     (the row without positions last: its prior is the last to train)."""
     keys = [("FBP", "fbp", None, None), ("ADMM-TV", "tv", None, None)]
     for row in ROWS:
-        for name, spec in SAMPLERS.items():
+        for name, spec in samplers.items():
             if "zeta_from" in spec and (row == "whole-image diffusion" or task.startswith("ct8")):
                 continue
             keys.append((f"{row} | {name}", "padis", row, name))
@@ -144,14 +158,14 @@ def wait_for(path, poll=60):
         time.sleep(poll)
 
 
-def run_task(task, priors, data_file, val_images, test_images):
-    path = OUT / f"{task}.json"
+def run_task(task, samplers, out, priors, data_file, val_images, test_images):
+    path = out / f"{task}.json"
     done = json.loads(path.read_text()) if path.exists() else {}
     val = read_split(data_file, "val")[:val_images]
     test = read_split(data_file, "test")[:test_images]
     op = make_operator("ct20", val.shape[-1], **TASKS[task])
     data = (val, measure(op, val, task), test, measure(op, test, task))
-    for key, kind, row, name in entries_for(task):
+    for key, kind, row, name in entries_for(task, samplers):
         if key in done:
             continue
         if kind == "fbp":
@@ -162,7 +176,7 @@ def run_task(task, priors, data_file, val_images, test_images):
             prior_name, infer = ROWS[row]
             wait_for(priors / prior_name / "model.safetensors")
             prior = load_prior(priors / prior_name, "cpu").eval().requires_grad_(False)
-            done[key] = padis_entry(prior, infer, op, task, row, name, SAMPLERS[name], data, done)
+            done[key] = padis_entry(prior, infer, op, task, row, name, samplers[name], data, done)
         done[key]["views"] = op.n_angles
         write_text(path, json.dumps(done, indent=1) + "\n")
         print(f"{task} {key}: {sum(done[key]['test']) / len(done[key]['test']):.2f} dB", flush=True)
@@ -176,14 +190,16 @@ def paired(a, b):
     return mean, se
 
 
-def report():
-    results = {p.stem: json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))}
+def report(samplers, out):
+    results = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
     tasks = [t for t in TASKS if t in results]
     mean = lambda e: sum(e["test"]) / len(e["test"])  # noqa: E731
     head = " | ".join(f"{t} ({results[t]['FBP']['views']} views)" for t in tasks)
     lines = [f"| row | sampler | {head} |", "|---|---|" + "---|" * len(tasks)]
-    keys = [k for k, *_ in entries_for("ct20")]
+    keys = [k for k, *_ in entries_for("ct20", samplers)]
     for key in keys:
+        if not any(key in results[t] for t in tasks):
+            continue
         row, _, sampler = key.partition(" | ")
         cells = [f"{mean(results[t][key]):.2f}" + (f" (zeta {results[t][key]['value']:g})" if "value" in results[t][key]
                  and sampler else (f" (lam {results[t][key]['value']:g})" if "value" in results[t][key] else ""))
@@ -193,7 +209,7 @@ def report():
               f"| contrast | sampler | {' | '.join(tasks)} |", "|---|---|" + "---|" * len(tasks)]
     for label, a, b in (("PaDIS - whole-image diffusion", "PaDIS", "whole-image diffusion"),
                         ("with - without positions", "PaDIS", "PaDIS without positions")):
-        for sampler in SAMPLERS:
+        for sampler in samplers:
             cells = []
             for t in tasks:
                 ka, kb = f"{a} | {sampler}", f"{b} | {sampler}"
@@ -202,12 +218,13 @@ def report():
             if any(cells):
                 lines.append(f"| {label} | {sampler} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    write_text(OUT.parent / "padis_settling.md", text)
+    write_text(out.parent / f"{out.name}.md", text)
     print(text)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--experiment", default="settling", choices=list(EXPERIMENTS))
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--priors", type=Path, default=Path("results/priors/ct"))
     parser.add_argument("--data", type=Path, default=Path("results/prepared/ct.h5"))
@@ -216,11 +233,14 @@ def main():
     parser.add_argument("--report", action="store_true", help="only write the table from the saved entries")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    samplers, folder = EXPERIMENTS[args.experiment]
+    out = RESULTS / folder
     if not args.report:
-        OUT.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
         for task in args.tasks:
-            run_task(task, args.priors, args.data, args.val_images, args.test_images)
-    report()
+            run_task(task, samplers, out, args.priors, args.data, args.val_images, args.test_images)
+    # The table holds every experiment that writes to this folder.
+    report({k: v for s, f in EXPERIMENTS.values() if f == folder for k, v in s.items()}, out)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,13 @@ def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: Union[float, 
 
 def quad_sigmas(n: int, sigma_min: float, sigma_max: float, rho: Union[float, torch.Tensor] = 7.0,
                 n_ref: int = 1000) -> torch.Tensor:
-    """DiffPIR's "quad" skip on an EDM grid: ``n`` levels picked from a reference grid.
+    """A quadratic skip on an EDM grid: ``n`` levels picked from a reference grid.
 
-    DiffPIR (Zhu et al. 2023) picks timesteps ``t_i = (i/(n-1))^2 T`` of a T = 1000-step
-    diffusion, so steps are dense at low noise. Here the reference is the ``n_ref``-level
-    Karras grid (index 0 = ``sigma_min``) and the same quadratic index spacing is applied.
+    The reference is the ``n_ref``-level Karras grid (index 0 = ``sigma_min``) and level ``i``
+    takes index ``round((i/(n-1))^2 (n_ref - 1))`` (DDIM's "quad" skip), so the levels are dense
+    at the lowest noise. This is NOT the official DiffPIR skip (Zhu et al. 2023, ``main_ddpir.py``
+    ``skip_type='quad'``), which takes DDPM steps ``T sqrt(i/(n-1))`` counted from the noisy end
+    of a linear-beta chain and puts most levels between sigma 0.1 and 5 (docs/solver_fidelity.md).
     """
     n, n_ref = int(n), int(n_ref)
     if not 1 <= n <= n_ref:

@@ -67,7 +67,10 @@ def dps(denoiser: Optional[Callable], y: torch.Tensor, op: Operator, sigmas: tor
     squared, per image, as in the official code). The gradient goes through the denoiser tile
     by tile when it is a shifted-grid denoiser (:func:`patchcore.inverse.patches.denoise_vjp`).
 
-    ``zeta`` is on the ``[0, 1]`` scale: the official ``zeta`` on ``[-1, 1]`` images equals 2x ours.
+    ``zeta`` acts on our ``[0, 1]`` state at noise level sigma. The official step acts on the
+    DDPM (variance-preserving) state of ``[-1, 1]`` images, which equals ours with ``zeta =
+    zeta_official / 2 * sqrt((1 + 4 sigma_i^2) (1 + 4 sigma_{i+1}^2))``: half the official value
+    only where sigma << 0.5 (docs/solver_fidelity.md).
     ``sigma_y`` is unused (DPS's step size absorbs it), kept for the common signature. The last
     Tweedie estimate is taken at ``sigmas[-1]``: with few NFE, a grid ending far below the
     measurement noise lets the data steps re-fit that noise, so ``sigma_min`` is worth tuning.
