@@ -10,7 +10,10 @@ with two versions of the PaDIS sampler:
   NFE from sigma 0.3, as tuned then);
 - ``official``: the official code's (unit Langevin noise, the padded canvas in the state, data
   step zeta grad ||r||, 100 levels x 10 = 1000 NFE from sigma 10 to 0.003; our images and
-  sigmas are on the official [0, 1] scale, so the schedule carries over unchanged);
+  sigmas are on the official [0, 1] scale, so the schedule carries over unchanged). zeta does not
+  carry over: the official CT operator's line integrals are about 40x ours (a 40-unit field of
+  view against our unit one), so its zeta 0.3 is about 12 here; the first grid (0.1, 0.3, 1)
+  peaked at its edge and was replaced by 1, 3, 10, 30 (the superseded entries stay in the JSON);
 - ``official, noise-free padding`` (``--experiment padding``, patch rows of the 20-view tasks):
   the official sampler with ``canvas=False``, to isolate the padding noise; the official
   sampler's zeta, not re-tuned.
@@ -23,15 +26,16 @@ way. Measurements are those of the grid (``patchcore.experiments.grid.measuremen
 every row of a task sees the same data. Rows run batched (one batch of images per solver
 call), not image by image as in the grid: statistically the same, not the same random draws.
 
-``--experiment nfe`` runs the official sampler at 60, 200 and 1000 NFE (6, 20 and 100 levels of
-10 inner iterations, zeta chosen on validation at each) for the NFE budget of the demo (issue 20
-item 5).
+``--experiment nfe`` runs the official sampler at 60 and 200 NFE (6 and 20 levels of 10 inner
+iterations, zeta chosen on validation at each; 1000 NFE is ``official``) for the NFE budget of
+the demo (issue 20 item 5).
 
 Run after the priors exist (``snakemake results/priors/ct/{whole,padis,padis-nocoords}/model.safetensors``):
     python benchmarks/padis_settling.py --tasks ct20 ct8          # one process per task list
     python benchmarks/padis_settling.py --report                  # the table from every task's file
-Results: benchmarks/results/padis_<experiment>/<task>.json (resumable: finished entries are
-kept), benchmarks/results/padis_<experiment>.md (table and contrasts).
+Results: benchmarks/results/padis_settling/<task>.json (``settling``) and
+<task>.<experiment>.json (the others; resumable: finished entries are kept),
+benchmarks/results/padis_settling.md (every experiment's rows and the contrasts).
 """
 
 import argparse
@@ -63,7 +67,7 @@ PREVIOUS = {"noise": "slide", "data_step": "squared", "canvas": False, "final_no
 SAMPLERS = {
     "previous": {"levels": 20, "inner": 3, "sigma_max": 0.3, "options": PREVIOUS, "zetas": [0.3, 1.0, 3.0, 10.0]},
     "official": {"levels": 100, "inner": 10, "sigma_max": 10.0, "sigma_min": 0.003, "options": {},
-                 "zetas": [0.1, 0.3, 1.0]},
+                 "zetas": [1.0, 3.0, 10.0, 30.0]},
 }
 # The official sampler with noise-free padding (canvas=False), the official zeta: isolates the
 # padding noise (``--experiment padding``; patch rows of the 20-view tasks).
@@ -71,11 +75,11 @@ PADDING_SAMPLERS = {"official, noise-free padding": {"levels": 100, "inner": 10,
                                                      "sigma_min": 0.003, "options": {"canvas": False},
                                                      "zeta_from": "official"}}
 _OFFICIAL = {"sigma_max": 10.0, "sigma_min": 0.003, "inner": 10, "options": {}}
+# The official sampler with fewer levels (the 1000-NFE point is "official" itself).
 NFE_SAMPLERS = {f"official, {10 * levels} NFE": {**_OFFICIAL, "levels": levels, "zetas": zetas}
-                for levels, zetas in ((6, [1.0, 3.0, 10.0]), (20, [0.3, 1.0, 3.0]), (100, [0.1, 0.3, 1.0]))}
-# experiment -> (its samplers, the folder of results it writes to)
-EXPERIMENTS = {"settling": (SAMPLERS, "padis_settling"), "padding": (PADDING_SAMPLERS, "padis_settling"),
-               "nfe": (NFE_SAMPLERS, "padis_nfe")}
+                for levels, zetas in ((6, [3.0, 10.0, 30.0, 100.0]), (20, [1.0, 3.0, 10.0, 30.0]))}
+# experiment -> its samplers; each writes benchmarks/results/padis_settling/<task>[.<experiment>].json
+EXPERIMENTS = {"settling": SAMPLERS, "padding": PADDING_SAMPLERS, "nfe": NFE_SAMPLERS}
 TV_LAMS = [1e-5, 1e-4, 1e-3, 1e-2]
 
 
@@ -124,25 +128,40 @@ def admm_tv_entry(op, val, y_val, test, y_test):
     return tune_and_test(solve, TV_LAMS, val, y_val, test, y_test)
 
 
+# The position ablation holds the sampler fixed: at 1000 NFE (and in the NFE experiment) the row
+# without positions takes PaDIS's zeta instead of choosing its own (a third of the cost).
+BORROWS_ZETA = {"PaDIS without positions": "PaDIS"}
+
+
+def borrowed_zeta(row, name, spec, done):
+    """The entry key whose zeta ``(row, sampler)`` takes, or None when it chooses its own."""
+    if "zeta_from" in spec:
+        return f"{row} | {spec['zeta_from']}"
+    if row in BORROWS_ZETA and name != "previous":
+        return f"{BORROWS_ZETA[row]} | {name}"
+    return None
+
+
 def padis_entry(prior, infer, op, task, row, name, spec, data, done):
     """One (task, method, sampler) entry: tuned (or borrowed) zeta, test PSNRs, NFE, CPU time."""
     val, y_val, test, y_test = data
     seed = derived_seed("settling", task, row, name)
     solve = lambda zeta, y: run_padis(prior, infer, op, y, zeta, spec, task, seed)  # noqa: E731
     start = time.process_time()
-    if "zeta_from" in spec:
-        zeta = done[f"{row} | {spec['zeta_from']}"]["value"]
-        entry = {"value": zeta, "test": psnrs(solve(zeta, y_test), test)}
+    source = borrowed_zeta(row, name, spec, done)
+    if source:
+        zeta = done[source]["value"]
+        entry = {"value": zeta, "zeta_from": source, "test": psnrs(solve(zeta, y_test), test)}
     else:
         entry = tune_and_test(solve, spec["zetas"], val, y_val, test, y_test)
     entry.update(nfe=spec["levels"] * spec["inner"], cpu_s=time.process_time() - start)
     return entry
 
 
-def entries_for(task, samplers):
+def entries_for(task, samplers, baselines=True):
     """(key, kind, row, sampler) of every entry of one task: baselines, then each row's samplers
     (the row without positions last: its prior is the last to train)."""
-    keys = [("FBP", "fbp", None, None), ("ADMM-TV", "tv", None, None)]
+    keys = [("FBP", "fbp", None, None), ("ADMM-TV", "tv", None, None)] if baselines else []
     for row in ROWS:
         for name, spec in samplers.items():
             if "zeta_from" in spec and (row == "whole-image diffusion" or task.startswith("ct8")):
@@ -158,15 +177,25 @@ def wait_for(path, poll=60):
         time.sleep(poll)
 
 
-def run_task(task, samplers, out, priors, data_file, val_images, test_images):
-    path = out / f"{task}.json"
+def task_results(out, task):
+    """Every entry of one task over the experiments' files (``<task>.json``, ``<task>.<experiment>.json``)."""
+    merged = {}
+    for path in sorted(out.glob(f"{task}.json")) + sorted(out.glob(f"{task}.*.json")):
+        merged.update(json.loads(path.read_text()))
+    return merged
+
+
+def run_task(task, experiment, out, priors, data_file, val_images, test_images):
+    samplers = EXPERIMENTS[experiment]
+    path = out / (f"{task}.json" if experiment == "settling" else f"{task}.{experiment}.json")
     done = json.loads(path.read_text()) if path.exists() else {}
+    known = {**task_results(out, task), **done}  # entries of other experiments (borrowed zetas)
     val = read_split(data_file, "val")[:val_images]
     test = read_split(data_file, "test")[:test_images]
     op = make_operator("ct20", val.shape[-1], **TASKS[task])
     data = (val, measure(op, val, task), test, measure(op, test, task))
-    for key, kind, row, name in entries_for(task, samplers):
-        if key in done:
+    for key, kind, row, name in entries_for(task, samplers, baselines=experiment == "settling"):
+        if key in done or key.startswith("_"):
             continue
         if kind == "fbp":
             done[key] = {"test": psnrs(op.baseline(data[3]), test)}
@@ -176,8 +205,9 @@ def run_task(task, samplers, out, priors, data_file, val_images, test_images):
             prior_name, infer = ROWS[row]
             wait_for(priors / prior_name / "model.safetensors")
             prior = load_prior(priors / prior_name, "cpu").eval().requires_grad_(False)
-            done[key] = padis_entry(prior, infer, op, task, row, name, samplers[name], data, done)
+            done[key] = padis_entry(prior, infer, op, task, row, name, samplers[name], data, known)
         done[key]["views"] = op.n_angles
+        known[key] = done[key]
         write_text(path, json.dumps(done, indent=1) + "\n")
         print(f"{task} {key}: {sum(done[key]['test']) / len(done[key]['test']):.2f} dB", flush=True)
 
@@ -191,8 +221,8 @@ def paired(a, b):
 
 
 def report(samplers, out):
-    results = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
-    tasks = [t for t in TASKS if t in results]
+    results = {t: task_results(out, t) for t in TASKS}
+    tasks = [t for t in TASKS if results[t]]
     mean = lambda e: sum(e["test"]) / len(e["test"])  # noqa: E731
     head = " | ".join(f"{t} ({results[t]['FBP']['views']} views)" for t in tasks)
     lines = [f"| row | sampler | {head} |", "|---|---|" + "---|" * len(tasks)]
@@ -218,7 +248,7 @@ def report(samplers, out):
             if any(cells):
                 lines.append(f"| {label} | {sampler} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    write_text(out.parent / f"{out.name}.md", text)
+    write_text(out.parent / "padis_settling.md", text)
     print(text)
 
 
@@ -233,14 +263,12 @@ def main():
     parser.add_argument("--report", action="store_true", help="only write the table from the saved entries")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    samplers, folder = EXPERIMENTS[args.experiment]
-    out = RESULTS / folder
+    out = RESULTS / "padis_settling"
     if not args.report:
         out.mkdir(parents=True, exist_ok=True)
         for task in args.tasks:
-            run_task(task, samplers, out, args.priors, args.data, args.val_images, args.test_images)
-    # The table holds every experiment that writes to this folder.
-    report({k: v for s, f in EXPERIMENTS.values() if f == folder for k, v in s.items()}, out)
+            run_task(task, args.experiment, out, args.priors, args.data, args.val_images, args.test_images)
+    report({k: v for samplers in EXPERIMENTS.values() for k, v in samplers.items()}, out)
 
 
 if __name__ == "__main__":
