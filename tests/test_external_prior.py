@@ -16,7 +16,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 from patchcore.inverse import external as inverse_external
+from patchcore.inverse.operators import make_operator
 from patchcore.inverse.patches import ShiftedGridDenoiser
+from patchcore.inverse.schedules import karras_sigmas
+from patchcore.inverse.solvers import SOLVERS
 from patchcore.io import external as io_external
 from patchcore.priors import external
 from patchcore.priors.prior import Prior
@@ -149,6 +152,13 @@ def test_out_of_range_sigmas_clamp_with_a_warning_or_fail():
     with pytest.raises(ValueError, match=r"prior 'gauss': noise level\(s\) \[100\.0\] above"):
         strict(y.float(), 100.0)
     assert prior.sigma_min == pytest.approx(0.005, rel=1e-3)  # linear schedule: sqrt(1e-4) / 2
+
+
+def test_sigma_coverage_counts_levels_outside_the_range():
+    prior, _ = gaussian_prior("epsilon")  # valid [0.005, 78.7] on our scale
+    cover = external.sigma_coverage(prior, torch.tensor([100.0, 40.0, 1.0, 0.01, 0.001]))
+    assert cover == {"sigma_range": [prior.sigma_min, prior.sigma_max], "levels": 5, "below": 1, "above": 1}
+    assert external.sigma_coverage(Prior("demo-xxs"), torch.tensor([1.0])) is None
 
 
 def test_vp_adapter_refuses_coordinates_and_bad_options():
@@ -437,3 +447,14 @@ def test_unet_prior_runs_through_the_shifted_grid(pipeline_folder):
     assert tiles[0].shape == x.shape and torch.isfinite(tiles[0]).all()
     assert torch.equal(tiles[0], tiles[1])  # same shifts, same result
     assert not torch.allclose(tiles[0], whole)  # a real network sees the tile borders
+
+
+def test_dps_differentiates_through_the_unet_prior_on_tiles(pipeline_folder):
+    root, _ = pipeline_folder
+    prior = io_external.load_diffusers_prior(root, name="tiny")
+    op = make_operator("denoise", 32)
+    y = op.measure(torch.full((1, 1, 32, 32), 0.5), 0.1, torch.Generator().manual_seed(0))
+    den = ShiftedGridDenoiser(prior, 16, "reflect", generator=torch.Generator().manual_seed(1))
+    x = SOLVERS["dps"](den, y, op, karras_sigmas(3, 0.01, 1.0), generator=torch.Generator().manual_seed(2),
+                       sigma_y=0.1, zeta=0.3)
+    assert x.shape == y.shape and torch.isfinite(x).all()

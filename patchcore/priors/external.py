@@ -225,6 +225,18 @@ class VPDenoiser(nn.Module):
         return ((x0_m - self.lo) / scale).to(x.dtype)  # step 5
 
 
+def sigma_coverage(prior, sigmas: torch.Tensor) -> Optional[dict]:
+    """How a solver's noise levels ``sigmas`` (1-D, [0, 1] scale) sit in ``prior``'s valid range:
+    ``{sigma_range, levels, below, above}`` (counts of levels outside it, which the prior
+    clamps or refuses), or None for a prior without a stated range (ours: EDM, any sigma)."""
+    if not hasattr(prior, "sigma_min") or sigmas is None:
+        return None
+    s = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+    return {"sigma_range": [prior.sigma_min, prior.sigma_max], "levels": int(s.numel()),
+            "below": int((s < prior.sigma_min * (1 - 1e-5)).sum()),
+            "above": int((s > prior.sigma_max * (1 + 1e-5)).sum())}
+
+
 def unet_size_multiple(net: nn.Module) -> Optional[int]:
     """``2 ** (number of downsampling stages)`` of a diffusers-style UNet (blocks in
     ``net.down_blocks`` whose ``downsamplers`` is set each halve the side); None if unknown."""
