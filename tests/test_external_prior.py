@@ -405,6 +405,19 @@ def test_tile_size_check_by_trial_call_and_for_our_prior():
         external.check_tile_size(prior, 12, "whole")
 
 
+def test_start_up_inputs_without_building_the_network(pipeline_folder, tmp_path):
+    root, unet = pipeline_folder
+    inputs = io_external.diffusers_inputs(root, name="tiny")
+    record = io_external.provenance(io_external.load_diffusers_prior(root, name="tiny"))
+    assert inputs["files"] == sorted(record["files"])  # exactly the files the loader reads
+    assert inputs["size_multiple"] == external.unet_size_multiple(unet) == 4 and inputs["channels"] == 1
+    given = io_external.diffusers_inputs(root, schedule={}, prediction_type="epsilon")
+    assert not any("scheduler" in f for f in given["files"])
+    tiny_unet().save_pretrained(tmp_path / "m", safe_serialization=False)
+    with pytest.raises(ValueError, match="pickle"):
+        io_external.diffusers_inputs(tmp_path / "m")
+
+
 # ---- (f) provenance -----------------------------------------------------------------------------------
 
 def test_provenance_hashes_every_file_read(pipeline_folder):

@@ -24,8 +24,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from patchcore.plugins import import_object
-from patchcore.priors.external import (VPDenoiser, check_prior, check_unet_config, default_timestep,
-                                       schedule_from_config, unet_size_multiple)
+from patchcore.priors.external import (VPDenoiser, check_prior, check_unet_config, config_size_multiple,
+                                       default_timestep, schedule_from_config, unet_size_multiple)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -123,6 +123,24 @@ def _scheduler_config(root: Path, folder: Path, files: dict, where: str) -> Opti
         if path.exists():
             return _read_json(path, files, where)
     return None
+
+
+def diffusers_inputs(path: PathLike, *, subfolder: Optional[str] = None, schedule: Optional[dict] = None,
+                     prediction_type: Optional[str] = None, name: str = "prior") -> dict:
+    """What :func:`load_diffusers_prior` with these arguments will read, without building the
+    network (a start-up check; Snakemake inputs): ``{"files": [paths], "channels": C,
+    "size_multiple": m}``. Raises the loader's errors for the layout, pickles and the network config."""
+    where = f"priors.{name}"
+    root = Path(path).expanduser()
+    folder = _unet_folder(root, subfolder, where)
+    files: dict = {}
+    config = _read_json(folder / "config.json", files, where)
+    channels = check_unet_config(config, where)
+    weights = _weight_files(folder, files, where)
+    if schedule is None or prediction_type is None:
+        _scheduler_config(root, folder, files, where)
+    return {"files": sorted(set(files) | {str(w.resolve()) for w in weights}), "channels": channels,
+            "size_multiple": config_size_multiple(config)}
 
 
 def build_unet(config: dict, where: str) -> nn.Module:

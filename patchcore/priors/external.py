@@ -196,8 +196,8 @@ class VPDenoiser(nn.Module):
 
     def _check_range(self, sigma: torch.Tensor) -> None:
         """Warn once per side (``'clamp'``) or raise (``'error'``) for ``sigma`` (B,) outside the valid range."""
-        for side, outside, end in (("below", sigma < self.sigma_min * (1 - 1e-5), self.sigma_min),
-                                   ("above", sigma > self.sigma_max * (1 + 1e-5), self.sigma_max)):
+        for side, outside in (("below", sigma < self.sigma_min * (1 - 1e-5)),
+                              ("above", sigma > self.sigma_max * (1 + 1e-5))):
             if not bool(outside.any()):
                 continue
             text = (f"prior {self.name!r}: noise level(s) {sorted(set(sigma[outside].tolist()))[:3]} {side} "
@@ -244,6 +244,13 @@ def unet_size_multiple(net: nn.Module) -> Optional[int]:
     if blocks is None:
         return None
     return 2 ** sum(getattr(b, "downsamplers", None) is not None for b in blocks)
+
+
+def config_size_multiple(config: dict) -> int:
+    """``size_multiple`` of a ``UNet2DModel`` from its config alone: every down block but the
+    last has a downsampler, so ``2 ** (len(down_block_types) - 1)``."""
+    blocks = config.get("down_block_types", ("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"))
+    return 2 ** (len(blocks) - 1)
 
 
 def check_unet_config(config: dict, where: str) -> int:
