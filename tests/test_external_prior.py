@@ -385,6 +385,8 @@ def test_tile_size_check_states_the_real_constraint(pipeline_folder):
     inverse_external.check_scheme(prior, "64", 32, "tiny")  # P >= N: the whole image
     with pytest.raises(ValueError, match=r"prior 'tiny': 10x10"):
         inverse_external.check_scheme(prior, "avg10", 32, "tiny")
+    with pytest.raises(ValueError, match=r"prior 'tiny': 10x10 .* divisible by 4"):  # at start-up, no network
+        inverse_external.check_scheme(None, "stitch10", 32, "tiny", multiple=io_external.diffusers_inputs(root)["size_multiple"])
 
 
 def test_tile_size_check_by_trial_call_and_for_our_prior():

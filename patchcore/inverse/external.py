@@ -85,9 +85,11 @@ def solver_function(name: str, options: dict) -> Callable:
                    f"'package.module:function' for a function {SOLVER_SIGNATURE})")
 
 
-def check_scheme(prior: Callable, infer, image_size: int, name: str) -> None:
+def check_scheme(prior: Optional[Callable], infer, image_size: int, name: str,
+                 multiple: Optional[int] = None) -> None:
     """Raise ValueError naming prior ``name`` if its network cannot take the tiles of inference
     scheme ``infer`` (:mod:`patchcore.inverse.schemes`) on ``image_size`` images: the tile side is
-    ``min(P, N)`` (the whole image when ``full`` or ``P >= N``)."""
+    ``min(P, N)`` (the whole image when ``full`` or ``P >= N``). ``multiple``: the network's
+    size multiple when known without the prior (:func:`patchcore.priors.external.check_tile_size`)."""
     tile = min(schemes.parse(infer).size(image_size), int(image_size))
-    check_tile_size(prior, tile, name)
+    check_tile_size(prior, tile, name, multiple)

@@ -310,15 +310,17 @@ def _probe(prior, tile: int) -> None:
         prior(x, 0.5, coords=coords)
 
 
-def check_tile_size(prior, tile: int, name: str) -> None:
+def check_tile_size(prior, tile: int, name: str, multiple: Optional[int] = None) -> None:
     """Raise ValueError naming prior ``name``, the tile size and the network's constraint if
     ``prior`` cannot take ``tile x tile`` inputs (``tile``: the side the network sees, i.e.
     the patch size, or the image size for whole-image inference).
 
-    Uses ``prior.size_multiple`` where the prior states it, else one trial call.
+    Uses ``multiple`` if given (then ``prior`` may be None: a start-up check from
+    :func:`config_size_multiple`), else ``prior.size_multiple`` where the prior states it, else
+    one trial call.
     """
     tile = int(tile)
-    multiple = getattr(prior, "size_multiple", None)
+    multiple = multiple if multiple is not None else getattr(prior, "size_multiple", None)
     if multiple is not None:
         if tile < 1 or tile % int(multiple):
             stages = int(multiple).bit_length() - 1
