@@ -62,6 +62,11 @@ class Prior(nn.Module):
         net = build_network(network, channels, coord_channels, generator=generator)
         self.precond = EDMPrecond(net, sigma_data, uncertainty, network["model_channels"], generator)
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be divisible by this: ``2 ** (levels - 1)`` of the network."""
+        return 2 ** (len(self.options["network"]["channel_mult"]) - 1)
+
     @classmethod
     def from_options(cls, options: dict, generator: Optional[torch.Generator] = None) -> "Prior":
         """A prior from the dict in ``prior.options`` (as stored in options.json)."""
